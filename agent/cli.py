@@ -1,0 +1,66 @@
+"""`rpfleet agent`: run the node agent or check its configuration file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from agent.settings import DEFAULT_CONFIG, AgentSettings, load_settings
+
+
+def main(argv: list[str], prog: str = "rpfleet agent") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("run", "run the agent until SIGTERM or Ctrl-C"),
+        ("check-config", "validate the config file; non-zero exit naming each bad field"),
+    ):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument(
+            "--config", type=Path, default=DEFAULT_CONFIG, help=f"TOML file (default {DEFAULT_CONFIG})"
+        )
+    run = sub.choices["run"]
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+
+    settings = _load(args.config)
+    if settings is None:
+        return 1
+    if args.action == "check-config":
+        print(f"{args.config}: ok (node {settings.node_id}, {len(settings.peripherals)} peripheral(s))")
+        return 0
+    logging.basicConfig(
+        level=args.log_level,
+        format=f"%(asctime)s {settings.node_id} %(name)s %(levelname)s %(message)s",
+    )
+    asyncio.run(_run(settings))
+    return 0
+
+
+def _load(path: Path) -> AgentSettings | None:
+    try:
+        return load_settings(path)
+    except FileNotFoundError as exc:
+        print(f"rpfleet agent: {exc}", file=sys.stderr)
+    except ValidationError as exc:
+        print(f"rpfleet agent: {path} is not a valid agent config:", file=sys.stderr)
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            print(f"  {where}: {err['input']!r}: {err['msg']}", file=sys.stderr)
+    return None
+
+
+async def _run(settings: AgentSettings) -> None:
+    from agent.node import NodeAgent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await NodeAgent(settings).run(stop)

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Numeric keypad 1..5: the most common cheap USB pad, 1 the worst, 5 the best.
+DEFAULT_KEYS = {f"KEY_KP{n}": n for n in range(1, 6)}
+
+
+class RatingPadConfig(BaseModel):
+    """One rating pad at a counter."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["rating-pad"] = "rating-pad"
+    id: str = Field(min_length=1, max_length=64, description="Stable name of this pad on the node.")
+    counter: str | None = Field(default=None, description="The counter this pad serves.")
+    source: Literal["evdev", "fake"] = "evdev"
+    device: str | None = Field(
+        default=None, description="/dev/input/by-id/... path of the pad (source = evdev)."
+    )
+    keys: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_KEYS))
+    scale: int = Field(default=5, ge=3, le=5, description="Number of buttons, 3 to 5.")
+    bounce_ms: int = Field(default=250, ge=0, le=5000)
+    fake_press_every_s: float | None = Field(
+        default=None, gt=0, description="Fake pads only: press a random button this often."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "RatingPadConfig":
+        bad = {key: r for key, r in self.keys.items() if not 1 <= r <= self.scale}
+        if bad:
+            raise ValueError(f"keys map to ratings outside 1..{self.scale}: {bad}")
+        if self.source == "evdev" and not self.device:
+            raise ValueError("device is required when source is 'evdev'")
+        return self

@@ -1,0 +1,77 @@
+"""The RatingPad driver: adapter events -> decoded taps -> recorded events -> thanks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from devices.base import Record
+from devices.rating_pad.adapter import KeypadAdapter
+from devices.rating_pad.config import RatingPadConfig
+from devices.rating_pad.decoding import TapDecoder
+from rpfleet.protocol.messages import PeripheralHealth, RatingTap
+
+log = logging.getLogger(__name__)
+
+REOPEN_DELAYS_S = (1, 2, 5, 10, 30)
+
+
+class RatingPad:
+    kind = "rating-pad"
+
+    def __init__(self, config: RatingPadConfig, adapter: KeypadAdapter, record: Record) -> None:
+        self.config = config
+        self.id = config.id
+        self._adapter = adapter
+        self._record = record
+        self._state: PeripheralHealth = PeripheralHealth(id=config.id, kind=self.kind, state="missing")
+        self.taps = 0
+
+    def health(self) -> PeripheralHealth:
+        return self._state
+
+    async def run(self) -> None:
+        decoder = TapDecoder(self.config.keys, self.config.bounce_ms / 1000)
+        failures = 0
+        while True:
+            try:
+                await self._adapter.open()
+                self._set("ok")
+                failures = 0
+                async for event in self._adapter.events():
+                    tap = decoder.feed(event)
+                    if tap is not None:
+                        await self._take(tap.rating, tap.at)
+                self._set("missing", "device went away")
+            except OSError as exc:
+                self._set("missing", str(exc))
+            finally:
+                await self._adapter.close()
+            delay = REOPEN_DELAYS_S[min(failures, len(REOPEN_DELAYS_S) - 1)]
+            failures += 1
+            await asyncio.sleep(delay)
+
+    async def _take(self, rating: int, at) -> None:
+        detail = RatingTap(
+            pad=self.config.id, counter=self.config.counter, rating=rating, scale=self.config.scale
+        )
+        await self._record(detail, at)
+        self.taps += 1
+        await self._adapter.thank()
+
+    def _set(self, state: str, detail: str | None = None) -> None:
+        if state != self._state.state:
+            log.info("pad %s: %s%s", self.id, state, f" ({detail})" if detail else "")
+        self._state = PeripheralHealth(id=self.id, kind=self.kind, state=state, detail=detail)
+
+
+def build_rating_pad(config: RatingPadConfig, record: Record) -> RatingPad:
+    if config.source == "fake":
+        from devices.rating_pad.fake import FakeKeypad
+
+        adapter: KeypadAdapter = FakeKeypad(config.keys, press_every_s=config.fake_press_every_s)
+    else:
+        from devices.rating_pad.evdev_adapter import EvdevKeypad
+
+        adapter = EvdevKeypad(config.device or "")
+    return RatingPad(config, adapter, record)

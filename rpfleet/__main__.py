@@ -1,0 +1,3 @@
+from rpfleet.cli import main
+
+raise SystemExit(main())

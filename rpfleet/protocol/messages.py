@@ -1,0 +1,293 @@
+"""Message models of the wire contract v1: one pydantic model per topic.
+
+Every payload is a UTF-8 JSON object with ``"v": "MAJOR.MINOR"``. A reader
+tolerates fields it does not know (a newer minor version may add them) and
+refuses a payload of another major version.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from rpfleet.protocol.topics import NODE_ID_PATTERN, Channel
+
+SCHEMA_MAJOR = 1
+SCHEMA_MINOR = 0
+SCHEMA_VERSION = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
+
+MAX_BATCH = 500
+
+NodeId = Annotated[str, StringConstraints(pattern=NODE_ID_PATTERN)]
+EventId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Text = Annotated[str, StringConstraints(max_length=2000)]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Message(BaseModel):
+    """Base of every payload: carries and checks the schema version."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    v: str = Field(default=SCHEMA_VERSION, pattern=r"^\d+\.\d+$")
+
+    @field_validator("v")
+    @classmethod
+    def _same_major(cls, value: str) -> str:
+        major = int(value.split(".")[0])
+        if major != SCHEMA_MAJOR:
+            raise ValueError(
+                f"schema version {value} is not supported (this side speaks {SCHEMA_VERSION})"
+            )
+        return value
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+
+class Part(BaseModel):
+    """A nested object inside a message: tolerant like a message, no version of its own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+# ---- up/status ----------------------------------------------------------
+
+
+class Status(Message):
+    """Retained presence: ``online`` on connect, ``offline`` as Last Will and on shutdown."""
+
+    node: NodeId
+    state: Literal["online", "offline"]
+    agent_version: str | None = None
+    at: AwareDatetime | None = None
+
+
+# ---- up/health ----------------------------------------------------------
+
+
+class PeripheralHealth(Part):
+    id: Name
+    kind: Name
+    state: Literal["ok", "degraded", "missing", "failed"]
+    detail: Text | None = None
+
+
+class Health(Message):
+    """Periodic snapshot of the node; the latest one wins."""
+
+    node: NodeId
+    at: AwareDatetime
+    uptime_s: float = Field(ge=0)
+    outbox_pending: int = Field(ge=0)
+    agent_version: str | None = None
+    disk_free_mb: float | None = Field(default=None, ge=0)
+    cpu_temp_c: float | None = None
+    peripherals: list[PeripheralHealth] = []
+    alarms: list[Name] = []
+
+
+# ---- up/events ----------------------------------------------------------
+
+
+class RatingTap(Part):
+    """A citizen's satisfaction tap: ``rating`` of ``scale`` buttons, 1 the worst."""
+
+    kind: Literal["rating-tap"] = "rating-tap"
+    pad: Name
+    counter: Name | None = None
+    rating: int = Field(ge=1, le=5)
+    scale: int = Field(ge=3, le=5)
+    suspect: Text | None = None
+    """Why the tap looks like misuse (a burst, a hammered button); stored all the same."""
+
+    @model_validator(mode="after")
+    def _rating_within_scale(self) -> "RatingTap":
+        if self.rating > self.scale:
+            raise ValueError(f"rating {self.rating} is above the pad's scale {self.scale}")
+        return self
+
+
+class Scan(Part):
+    kind: Literal["scan"] = "scan"
+    scanner: Name
+    code: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
+    symbology: Name | None = None
+    counter: Name | None = None
+    partial: bool = False
+
+
+class PeripheralAttached(Part):
+    kind: Literal["peripheral-attached"] = "peripheral-attached"
+    peripheral: Name
+    peripheral_kind: Name
+    identity: Text | None = None
+
+
+class PeripheralDetached(Part):
+    kind: Literal["peripheral-detached"] = "peripheral-detached"
+    peripheral: Name
+    peripheral_kind: Name
+
+
+class Alarm(Part):
+    kind: Literal["alarm"] = "alarm"
+    code: Name
+    severity: Literal["info", "warning", "critical"]
+    message: Text
+    cleared: bool = False
+
+
+EventDetail = Annotated[
+    Union[RatingTap, Scan, PeripheralAttached, PeripheralDetached, Alarm],
+    Field(discriminator="kind"),
+]
+
+
+class Event(Part):
+    """One event as it leaves the outbox: node-unique ``id``, per-node ``seq``."""
+
+    id: EventId
+    seq: int = Field(ge=1)
+    at: AwareDatetime
+    detail: EventDetail
+
+
+class EventBatch(Message):
+    node: NodeId
+    events: list[Event] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+# ---- down/ack -----------------------------------------------------------
+
+
+class Ack(Message):
+    """The listed events are committed on the server; the node may forget them."""
+
+    ids: list[EventId] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+# ---- config -------------------------------------------------------------
+
+
+class ConfigDesired(Message):
+    version: Name
+    """Content hash of ``config``."""
+    config: dict[str, Any]
+    issued_at: AwareDatetime
+
+
+class ConfigReported(Message):
+    node: NodeId
+    version: Name
+    state: Literal["applied", "rejected"]
+    reason: Text | None = None
+
+
+# ---- commands -----------------------------------------------------------
+
+CommandName = Literal[
+    "restart-agent",
+    "reboot",
+    "identify",
+    "test-sound",
+    "self-test",
+    "screenshot",
+    "fetch-logs",
+]
+
+
+class Command(Message):
+    id: Name
+    name: CommandName
+    args: dict[str, Any] = {}
+    issuer: Name
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
+
+
+class CommandResult(Message):
+    node: NodeId
+    id: Name
+    outcome: Literal["ok", "failed", "expired", "refused"]
+    detail: Text | None = None
+    output: dict[str, Any] | None = None
+    finished_at: AwareDatetime
+
+
+# ---- updates ------------------------------------------------------------
+
+
+class UpdateDesired(Message):
+    version: Name
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+    sha256: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    size: int = Field(ge=1)
+    signature: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    rollback: bool = False
+    """The server marks an explicit downgrade; otherwise older versions are refused."""
+
+
+class UpdateProgress(Message):
+    node: NodeId
+    version: Name
+    state: Literal[
+        "downloading",
+        "verifying",
+        "installing",
+        "switching",
+        "proving",
+        "done",
+        "rolled-back",
+        "refused",
+        "failed",
+    ]
+    progress: float | None = Field(default=None, ge=0, le=1)
+    reason: Text | None = None
+
+
+# ---- down/announce ------------------------------------------------------
+
+
+class Announce(Message):
+    """Something to say or show now; dropped if it arrives after ``expires_at``."""
+
+    id: Name
+    kind: Literal["queue-call", "payment", "thank-you", "test", "identify", "text"]
+    ticket: Name | None = None
+    counter: Name | None = None
+    amount_vnd: int | None = Field(default=None, ge=0)
+    text: Text | None = None
+    expires_at: AwareDatetime
+
+
+MODEL_BY_CHANNEL: dict[Channel, type[Message]] = {
+    Channel.STATUS: Status,
+    Channel.HEALTH: Health,
+    Channel.EVENTS: EventBatch,
+    Channel.CONFIG_REPORTED: ConfigReported,
+    Channel.CMD_RESULT: CommandResult,
+    Channel.UPDATE_PROGRESS: UpdateProgress,
+    Channel.ACK: Ack,
+    Channel.CONFIG_DESIRED: ConfigDesired,
+    Channel.CMD: Command,
+    Channel.UPDATE_DESIRED: UpdateDesired,
+    Channel.ANNOUNCE: Announce,
+}
+
+event_detail_adapter: TypeAdapter[EventDetail] = TypeAdapter(EventDetail)
