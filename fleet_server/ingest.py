@@ -1,0 +1,210 @@
+"""Ingest of every node's ``up/`` topics.
+
+`classify` is pure: a topic and payload become either something to store or a
+rejection with a reason. `Ingest` runs the writer: it drains what paho
+received, stores it in one transaction (group commit), and only after the
+commit acks the events to their nodes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+import sqlalchemy as sa
+
+from fleet_server import store
+from fleet_server.store import Rejection, utc_now
+from rpfleet.protocol import Channel, PayloadError, TopicError, decode, parse
+from rpfleet.protocol.messages import Ack, EventBatch, Health, Message, RatingTap, Status
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Accepted:
+    node: str
+    channel: Channel
+    message: Message
+
+
+def classify(topic: str, payload: bytes) -> Accepted | Rejection:
+    """Decide what a received message is, without any I/O."""
+    try:
+        where = parse(topic)
+    except TopicError as exc:
+        return Rejection(store.UNKNOWN_NODE, topic, "bad-topic", str(exc), payload)
+    if not where.channel.is_up:
+        return Rejection(where.node, topic, "wrong-direction", "servers do not take down/", payload)
+    try:
+        message = decode(where.channel, payload)
+    except PayloadError as exc:
+        return Rejection(where.node, topic, exc.reason, exc.detail, payload)
+    claimed = getattr(message, "node", where.node)
+    if claimed != where.node:
+        return Rejection(
+            where.node, topic, "wrong-node", f"payload says node {claimed!r}", payload
+        )
+    return Accepted(where.node, where.channel, message)
+
+
+def event_rows(batch: EventBatch, received_at: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for event in batch.events:
+        tap = event.detail if isinstance(event.detail, RatingTap) else None
+        rows.append(
+            {
+                "node_id": batch.node,
+                "event_id": event.id,
+                "seq": event.seq,
+                "kind": event.detail.kind,
+                "at": event.at,
+                "received_at": received_at,
+                "rating": tap.rating if tap else None,
+                "scale": tap.scale if tap else None,
+                "detail": event.detail.model_dump(mode="json", exclude_none=True),
+            }
+        )
+    return rows
+
+
+@dataclass
+class Stats:
+    received: int = 0
+    events_new: int = 0
+    events_duplicate: int = 0
+    rejected: int = 0
+    commits: int = 0
+
+
+@dataclass
+class _Quiet:
+    """Logs the first rejection per (node, reason) and then at most once a minute."""
+
+    every_s: float = 60.0
+    _last: dict[tuple[str, str], float] = field(default_factory=dict)
+    _suppressed: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def warn(self, r: Rejection) -> None:
+        key = (r.node, r.reason)
+        now = time.monotonic()
+        if now - self._last.get(key, -self.every_s) < self.every_s:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        more = self._suppressed.pop(key, 0)
+        self._last[key] = now
+        log.warning(
+            "refused %s from %s: %s: %s%s",
+            r.topic, r.node, r.reason, r.detail[:200],
+            f" ({more} more like it since the last report)" if more else "",
+        )
+
+
+class Ingest:
+    """Group-committing writer; `submit` may be called from paho's thread."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        publish_ack: Callable[[str, Ack], None],
+        *,
+        max_messages: int = 2000,
+        max_wait_s: float = 0.05,
+    ) -> None:
+        self._engine = engine
+        self._publish_ack = publish_ack
+        self._max_messages = max_messages
+        self._max_wait_s = max_wait_s
+        self._inbox: queue.Queue[tuple[str, bytes, datetime] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._quiet = _Quiet()
+        self.stats = Stats()
+
+    def submit(self, topic: str, payload: bytes) -> None:
+        self._inbox.put((topic, payload, utc_now()))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Store what was already received, then stop the writer."""
+        if self._thread is not None:
+            self._inbox.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            first = self._inbox.get()
+            if first is None:
+                return
+            work = [first]
+            deadline = time.monotonic() + self._max_wait_s
+            stopping = False
+            while len(work) < self._max_messages:
+                try:
+                    item = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                work.append(item)
+            try:
+                self.handle(work)
+            except Exception:
+                # The transaction rolled back and nothing was acked: nodes resend.
+                log.exception("ingest of %d message(s) failed; nodes will resend", len(work))
+                time.sleep(1)
+            if stopping:
+                return
+
+    def handle(self, work: list[tuple[str, bytes, datetime]]) -> None:
+        """Store one group of received messages in one transaction, then ack."""
+        rows: list[dict[str, Any]] = []
+        acks: list[tuple[str, Ack]] = []
+        rejections: list[Rejection] = []
+        seen: dict[str, dict[str, Any]] = {}
+        for topic, payload, received_at in work:
+            outcome = classify(topic, payload)
+            if isinstance(outcome, Rejection):
+                rejections.append(outcome)
+                continue
+            node_values = seen.setdefault(outcome.node, {"at": received_at})
+            node_values["at"] = received_at
+            message = outcome.message
+            if isinstance(message, EventBatch):
+                rows.extend(event_rows(message, received_at))
+                acks.append((outcome.node, Ack(ids=[e.id for e in message.events])))
+            elif isinstance(message, Status):
+                node_values.update(state=message.state, state_at=received_at)
+                if message.agent_version:
+                    node_values["agent_version"] = message.agent_version
+            elif isinstance(message, Health):
+                node_values["last_health"] = message.model_dump(mode="json", exclude_none=True)
+            else:
+                log.debug("%s from %s is not handled yet", outcome.channel, outcome.node)
+
+        with self._engine.begin() as conn:
+            new = store.insert_events(conn, rows)
+            for node, values in seen.items():
+                store.touch_node(conn, node, values.pop("at"), **values)
+            if rejections:
+                store.record_rejections(conn, rejections, utc_now())
+                store.prune_dead_letters(conn)
+
+        self.stats.received += len(work)
+        self.stats.events_new += new
+        self.stats.events_duplicate += len(rows) - new
+        self.stats.rejected += len(rejections)
+        self.stats.commits += 1
+        for r in rejections:
+            self._quiet.warn(r)
+        for node, ack in acks:
+            self._publish_ack(node, ack)

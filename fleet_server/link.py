@@ -1,0 +1,69 @@
+"""The server's only broker connection: MQTT 5, persistent session, QoS 1."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from fleet_server.settings import ServerBroker
+from rpfleet.protocol import Channel, topic
+from rpfleet.protocol.messages import Message
+from rpfleet.protocol.topics import PREFIX
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 24 * 3600
+
+
+class ServerLink:
+    def __init__(self, broker: ServerBroker, on_message: Callable[[str, bytes], None]) -> None:
+        self._broker = broker
+        self._on_message = on_message
+        self._client: mqtt.Client | None = None
+        self.connected = threading.Event()
+
+    def start(self) -> None:
+        b = self._broker
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=b.client_id, protocol=mqtt.MQTTv5)
+        password = b.password_file.read_text(encoding="utf-8").strip() if b.password_file else None
+        client.username_pw_set(b.username, password)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._connected
+        client.on_disconnect = self._disconnected
+        client.on_message = lambda _c, _u, msg: self._on_message(msg.topic, bytes(msg.payload))
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_S
+        client.connect_async(b.host, b.port, keepalive=30, clean_start=False, properties=properties)
+        client.loop_start()
+        self._client = client
+
+    def publish(self, node: str, channel: Channel, message: Message, *, retain: bool = False) -> None:
+        if self._client is not None:
+            self._client.publish(topic(node, channel), message.to_json(), qos=1, retain=retain)
+
+    def stop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    def _connected(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.error("broker refused the server: %s", reason_code)
+            return
+        filter_ = f"{PREFIX}/+/up/#"
+        if self._broker.shared_group:
+            filter_ = f"$share/{self._broker.shared_group}/{filter_}"
+        client.subscribe(filter_, qos=1)
+        log.info("connected to %s:%d, subscribed to %s", self._broker.host, self._broker.port, filter_)
+        self.connected.set()
+
+    def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        log.warning("disconnected from the broker: %s", reason_code)

@@ -1,0 +1,1 @@
+"""`rpfleet demo`: the whole fleet on one machine, on the embedded default."""
