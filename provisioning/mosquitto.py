@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from provisioning.secret_files import write_secret
 from rpfleet import process
 from rpfleet.protocol.topics import PREFIX, check_node_id
 
@@ -62,10 +63,7 @@ def write_password_file(path: Path, users: dict[str, str]) -> None:
     for name in users:
         if name != SERVER_USERNAME:
             check_node_id(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    os.chmod(path, 0o600)
-    path.write_text("".join(f"{name}:{pw}\n" for name, pw in users.items()), encoding="utf-8")
+    write_secret(path, "".join(f"{name}:{pw}\n" for name, pw in users.items()))
     subprocess.run(
         ["mosquitto_passwd", "-U", str(path)], check=True, capture_output=True, timeout=60
     )

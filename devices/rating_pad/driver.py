@@ -22,7 +22,7 @@ class RatingPad:
     def __init__(self, config: RatingPadConfig, adapter: KeypadAdapter, record: Record) -> None:
         self.config = config
         self.id = config.id
-        self._adapter = adapter
+        self.adapter = adapter
         self._record = record
         self._state: PeripheralHealth = PeripheralHealth(id=config.id, kind=self.kind, state="missing")
         self.taps = 0
@@ -35,10 +35,10 @@ class RatingPad:
         failures = 0
         while True:
             try:
-                await self._adapter.open()
+                await self.adapter.open()
                 self._set("ok")
                 failures = 0
-                async for event in self._adapter.events():
+                async for event in self.adapter.events():
                     tap = decoder.feed(event)
                     if tap is not None:
                         await self._take(tap.rating, tap.at)
@@ -46,7 +46,7 @@ class RatingPad:
             except OSError as exc:
                 self._set("missing", str(exc))
             finally:
-                await self._adapter.close()
+                await self.adapter.close()
             delay = REOPEN_DELAYS_S[min(failures, len(REOPEN_DELAYS_S) - 1)]
             failures += 1
             await asyncio.sleep(delay)
@@ -57,7 +57,7 @@ class RatingPad:
         )
         await self._record(detail, at)
         self.taps += 1
-        await self._adapter.thank()
+        await self.adapter.thank()
 
     def _set(self, state: str, detail: str | None = None) -> None:
         if state != self._state.state:

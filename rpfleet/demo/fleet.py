@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker, new_password
+from provisioning.secret_files import write_secret
 from rpfleet import process
 
 
@@ -32,15 +33,10 @@ def node_id(site: DemoSite, counter: str) -> str:
     return f"{site.id}-q{counter}"
 
 
-def _secret(path: Path, value: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600, exist_ok=True)
-    path.write_text(value + "\n", encoding="utf-8")
-    return path
-
-
 def agent_toml(node: str, counter: str, port: int, password_file: Path, state_dir: Path,
-               press_every_s: float) -> str:
+               press_every_s: float | None) -> str:
+    """The agent config of a simulated node whose fake pad presses itself (if asked)."""
+    presses = f"fake_press_every_s = {press_every_s}\n" if press_every_s else ""
     return f"""\
 node_id = "{node}"
 state_dir = "{state_dir}"
@@ -56,8 +52,7 @@ kind = "rating-pad"
 id = "pad-{counter}"
 counter = "{counter}"
 source = "fake"
-fake_press_every_s = {press_every_s}
-"""
+{presses}"""
 
 
 class DemoFleet:
@@ -80,7 +75,7 @@ class DemoFleet:
             "server",
             ["server", "run", "--db", self.db_url, "--broker-host", self.broker.host,
              "--broker-port", str(self.broker.port),
-             "--password-file", str(_secret(self.workdir / "server" / "password",
+             "--password-file", str(write_secret(self.workdir / "server" / "password",
                                             self._passwords[SERVER_USERNAME]))],
             self.workdir / "server" / "server.log",
         )
@@ -90,7 +85,7 @@ class DemoFleet:
             config.parent.mkdir(parents=True, exist_ok=True)
             config.write_text(
                 agent_toml(node, counter, self.broker.port,
-                           _secret(home / "password", self._passwords[node]), home / "state",
+                           write_secret(home / "password", self._passwords[node]), home / "state",
                            self.press_every_s),
                 encoding="utf-8",
             )

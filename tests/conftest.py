@@ -1,0 +1,177 @@
+"""Fixtures that start real services: a private Mosquitto per test session on a
+free port with generated config (never the machine's broker on 1883), a
+throwaway SQLite store and an in-process fleet server per test."""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker, new_password
+from provisioning.secret_files import write_secret
+from tests.mqtt import Probe
+
+NODE_POOL = [f"t{n:02d}-node" for n in range(1, 41)]
+_next_node = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if shutil.which("mosquitto") is None:
+        raise pytest.UsageError("mosquitto is not installed: run `make test`, which installs it")
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
+    users = {SERVER_USERNAME: new_password()} | {node: new_password() for node in NODE_POOL}
+    with PrivateBroker(tmp_path_factory.mktemp("broker"), users) as running:
+        yield running
+
+
+@pytest.fixture
+def new_node(broker: PrivateBroker) -> Callable[[], str]:
+    """Hands out a node id with broker credentials that no other test has used."""
+
+    def take() -> str:
+        return NODE_POOL[next(_next_node)]
+
+    return take
+
+
+@pytest.fixture
+def server(broker: PrivateBroker, tmp_path: Path):
+    """The fleet server, in process, on a throwaway SQLite file, connected."""
+    from fleet_server.service import FleetServer
+    from fleet_server.settings import ServerBroker, ServerSettings
+
+    settings = ServerSettings(
+        db_url=f"sqlite:///{tmp_path / 'fleet.sqlite'}",
+        broker=ServerBroker(
+            host=broker.host,
+            port=broker.port,
+            password_file=write_secret(tmp_path / "server-pw", broker.users[SERVER_USERNAME]),
+            client_id=f"server-{tmp_path.name}",
+        ),
+    )
+    fleet = FleetServer(settings)
+    fleet.start()
+    assert fleet.link.connected.wait(10), "server did not connect to the test broker"
+    yield fleet
+    fleet.stop()
+
+
+@pytest.fixture
+def probe(broker: PrivateBroker) -> Callable[..., Probe]:
+    """Connects independent MQTT clients as the given user; closed after the test."""
+    opened: list[Probe] = []
+
+    def connect(user: str | None, password: str | None = None, **kwargs) -> Probe:
+        if user is not None and password is None:
+            password = broker.users[user]
+        client = Probe(broker.host, broker.port, user, password, **kwargs).connect()
+        opened.append(client)
+        return client
+
+    yield connect
+    for client in opened:
+        client.close()
+
+
+def eventually(check: Callable[[], object], timeout: float = 20, interval: float = 0.05):
+    """Poll ``check`` until it returns a truthy value; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+
+
+class AgentThread:
+    """Runs a NodeAgent on its own event loop in a thread, as the daemon would."""
+
+    def __init__(self, settings) -> None:
+        import asyncio
+
+        from agent.node import NodeAgent
+
+        self.agent = NodeAgent(settings)
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True)
+
+    def _main(self) -> None:
+        self._loop.run_until_complete(self.agent.run(self._stop))
+
+    def start(self) -> "AgentThread":
+        self._thread.start()
+        return self
+
+    def call(self, fn: Callable, *args):
+        """Run ``fn(*args)`` on the agent's loop and return its result."""
+        import asyncio
+        import concurrent.futures
+
+        future: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed back to the test
+                future.set_exception(exc)
+
+        self._loop.call_soon_threadsafe(run)
+        return future.result(timeout=10)
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(20)
+        if not self._loop.is_closed() and not self._thread.is_alive():
+            self._loop.close()
+
+
+@pytest.fixture
+def agent_settings(broker: PrivateBroker, tmp_path: Path):
+    """Settings for an agent with one fake rating pad, as the given node."""
+    from agent.settings import AgentSettings, BrokerSettings
+
+    def make(node: str, *, protocol: str = "3.1.1", port: int | None = None, **extra):
+        return AgentSettings(
+            node_id=node,
+            state_dir=tmp_path / node,
+            broker=BrokerSettings(
+                host=broker.host,
+                port=port or broker.port,
+                protocol=protocol,
+                password_file=write_secret(tmp_path / f"{node}.pw", broker.users[node]),
+            ),
+            ack_timeout_s=extra.pop("ack_timeout_s", 3),
+            peripherals=[{"kind": "rating-pad", "id": "pad-1", "counter": "5", "source": "fake",
+                          "bounce_ms": 0}],
+            **extra,
+        )
+
+    return make
+
+
+@pytest.fixture
+def running_agent(agent_settings):
+    """Starts in-process agents; stops them after the test."""
+    started: list[AgentThread] = []
+
+    def start(node: str, **kwargs) -> AgentThread:
+        runner = AgentThread(agent_settings(node, **kwargs)).start()
+        started.append(runner)
+        return runner
+
+    yield start
+    for runner in started:
+        runner.stop()
