@@ -14,7 +14,7 @@ from paho.mqtt.properties import Properties
 from fleet_server.settings import ServerBroker
 from rpfleet.protocol import Channel, topic
 from rpfleet.protocol.messages import Message
-from rpfleet.protocol.topics import PREFIX
+from rpfleet.protocol.topics import fleet_up_filter
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +57,7 @@ class ServerLink:
         if reason_code.is_failure:
             log.error("broker refused the server: %s", reason_code)
             return
-        filter_ = f"{PREFIX}/+/up/#"
-        if self._broker.shared_group:
-            filter_ = f"$share/{self._broker.shared_group}/{filter_}"
+        filter_ = fleet_up_filter(self._broker.shared_group)
         client.subscribe(filter_, qos=1)
         log.info("connected to %s:%d, subscribed to %s", self._broker.host, self._broker.port, filter_)
         self.connected.set()

@@ -43,6 +43,8 @@ def decode_as(model: type[M], payload: bytes) -> M:
     if not isinstance(data, dict):
         raise PayloadError("not-object", f"top level is {type(data).__name__}")
     version = data.get("v")
+    if version is None:
+        raise PayloadError("schema", "v: the schema version is required (for example '1.0')")
     if isinstance(version, str) and version.split(".")[0] != str(SCHEMA_MAJOR):
         raise PayloadError("wrong-version", f"schema version {version!r}")
     try:

@@ -44,7 +44,7 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    v: str = Field(default=SCHEMA_VERSION, pattern=r"^\d+\.\d+$")
+    v: str = Field(default=SCHEMA_VERSION, pattern=r"^[0-9]+\.[0-9]+$")
 
     @field_validator("v")
     @classmethod

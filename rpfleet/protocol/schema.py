@@ -13,6 +13,8 @@ def schema_files() -> dict[str, str]:
     files = {}
     for channel, model in MODEL_BY_CHANNEL.items():
         schema = model.model_json_schema(mode="validation")
+        # Python code may leave "v" to its default; on the wire it is required.
+        schema["required"] = ["v", *[f for f in schema.get("required", []) if f != "v"]]
         schema["$id"] = f"https://rpfleet.invalid/schemas/v1/{model.__name__}.json"
         schema["description"] = (
             f"{(model.__doc__ or '').strip()} Topic: rp/v1/nodes/{{node}}/{channel.value}."

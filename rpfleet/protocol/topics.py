@@ -60,7 +60,7 @@ def check_node_id(node: str) -> str:
     for forbidden in ("+", "#", "/"):
         if forbidden in node:
             raise TopicError(f"node id {node!r} contains {forbidden!r}")
-    if not _NODE_ID.match(node):
+    if not _NODE_ID.fullmatch(node):
         raise TopicError(
             f"node id {node!r} is not 1-64 of a-z 0-9 . _ - "
             "starting and ending with a letter or digit"
@@ -95,7 +95,22 @@ def node_filter(node: str, direction: str) -> str:
     return f"{PREFIX}/{check_node_id(node)}/{direction}/#"
 
 
+_SHARE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def fleet_filter(channel: Channel, shared_group: str | None = None) -> str:
     """Subscription filter for ``channel`` of every node, optionally shared (MQTT 5)."""
-    name = f"{PREFIX}/+/{Channel(channel).value}"
-    return f"$share/{shared_group}/{name}" if shared_group else name
+    return _shared(f"{PREFIX}/+/{Channel(channel).value}", shared_group)
+
+
+def fleet_up_filter(shared_group: str | None = None) -> str:
+    """Subscription filter for everything every node sends, optionally shared (MQTT 5)."""
+    return _shared(f"{PREFIX}/+/up/#", shared_group)
+
+
+def _shared(name: str, group: str | None) -> str:
+    if group is None:
+        return name
+    if not _SHARE_NAME.fullmatch(group):
+        raise TopicError(f"shared group {group!r} is not 1-64 of A-Z a-z 0-9 _ -")
+    return f"$share/{group}/{name}"
