@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -46,6 +46,15 @@ class AgentSettings(BaseSettings):
     ack_timeout_s: float = Field(default=15, gt=0)
     batch_size: int = Field(default=100, ge=1, le=500)
     peripherals: list[PeripheralConfig] = []  # type: ignore[valid-type]
+
+    @field_validator("peripherals")
+    @classmethod
+    def _unique_ids(cls, peripherals: list) -> list:
+        ids = [p.id for p in peripherals]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"peripheral ids must be unique; repeated: {', '.join(repeated)}")
+        return peripherals
 
     @property
     def outbox_path(self) -> Path:

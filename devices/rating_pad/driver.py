@@ -55,8 +55,14 @@ class RatingPad:
         detail = RatingTap(
             pad=self.config.id, counter=self.config.counter, rating=rating, scale=self.config.scale
         )
-        await self._record(detail, at)
+        try:
+            await self._record(detail, at)
+        except Exception as exc:  # noqa: BLE001 - whatever the store's failure, the pad serves on
+            log.exception("pad %s: a tap could not be recorded", self.id)
+            self._set("failed", f"last tap not recorded: {exc}")
+            return
         self.taps += 1
+        self._set("ok")
         await self.adapter.thank()
 
     def _set(self, state: str, detail: str | None = None) -> None:

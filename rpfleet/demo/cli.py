@@ -39,6 +39,7 @@ def main(argv: list[str], prog: str = "rpfleet demo") -> int:
 
     fleet = DemoFleet(workdir, args.press_every)
     live = sys.stdout.isatty()
+    engine = None
     print(f"rpfleet demo: starting in {workdir} (Ctrl-C to stop)", flush=True)
     try:
         fleet.start()
@@ -51,18 +52,25 @@ def main(argv: list[str], prog: str = "rpfleet demo") -> int:
                 table = render(site_summaries(conn))
                 errors = sum(ingest_error_counts(conn).values())
             dead = fleet.dead()
-            block = (
-                f"{datetime.now():%H:%M:%S}  rpfleet demo — satisfaction taps stored\n{table}\n"
-                f"refused payloads: {errors}"
-                + (f"\nstopped unexpectedly: {', '.join(dead)} (see {workdir})" if dead else "")
+            print(
+                ("\x1b[H\x1b[2J" if live else "\n")
+                + f"{datetime.now():%H:%M:%S}  rpfleet demo — satisfaction taps stored\n"
+                + f"broker {fleet.broker.host}:{fleet.broker.port} · {len(fleet.agents)} nodes · "
+                + f"data in {workdir} · Ctrl-C to stop\n\n{table}\n"
+                + f"refused payloads: {errors}"
+                + (f"\nstopped unexpectedly: {', '.join(dead)} (see {workdir})" if dead else ""),
+                flush=True,
             )
-            print(("\x1b[H\x1b[2J" if live else "\n") + block, flush=True)
             if args.duration and time.monotonic() - started >= args.duration:
                 break
-        engine.dispose()
     finally:
         print("\nrpfleet demo: stopping nodes, server and broker...", flush=True)
         fleet.stop()
+        if engine is not None:
+            with engine.connect() as conn:
+                print(f"\nfinal count:\n"
+                      f"{render(site_summaries(conn))}", flush=True)
+            engine.dispose()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
         print("rpfleet demo: stopped", flush=True)

@@ -30,3 +30,11 @@ def test_an_unknown_key_is_an_error_naming_it(tmp_path):
 def test_a_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_settings(tmp_path / "nope.toml")
+
+
+def test_two_peripherals_with_one_id_are_refused(tmp_path):
+    config = tmp_path / "agent.toml"
+    pad = '[[peripherals]]\nkind = "rating-pad"\nid = "pad-1"\nsource = "fake"\n'
+    config.write_text('node_id = "n1"\n' + pad + pad, encoding="utf-8")
+    with pytest.raises(ValidationError, match="repeated: pad-1"):
+        load_settings(config)

@@ -38,17 +38,28 @@ async def test_a_press_is_recorded_before_the_citizen_is_thanked():
     )
 
 
-async def test_a_failed_record_gives_no_thanks():
-    async def record(detail, at):
-        raise OSError("disk full")
+async def test_a_failed_record_gives_no_thanks_and_the_pad_serves_on():
+    import sqlite3
 
-    pad = build_rating_pad(fake_config(), record)
+    failures = [sqlite3.OperationalError("database or disk is full")]
+    taps = []
+
+    async def record(detail, at):
+        if failures:
+            raise failures.pop()
+        taps.append(detail.rating)
+
+    pad = build_rating_pad(fake_config(bounce_ms=0), record)
     task = asyncio.create_task(pad.run())
     await wait_until(lambda: pad.health().state == "ok")
     pad.adapter.press("KEY_KP5")
-    await wait_until(lambda: pad.health().state == "missing")
-    task.cancel()
+    await wait_until(lambda: pad.health().state == "failed")
     assert pad.adapter.thanked == 0
+    assert "disk is full" in pad.health().detail
+    pad.adapter.press("KEY_KP3")
+    await wait_until(lambda: pad.adapter.thanked == 1)
+    task.cancel()
+    assert taps == [3] and pad.health().state == "ok"
 
 
 async def test_unplugged_pad_is_reported_missing_and_reopened(monkeypatch):
