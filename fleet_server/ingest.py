@@ -33,7 +33,14 @@ class Accepted:
     message: Message
 
 
-def classify(topic: str, payload: bytes) -> Accepted | Rejection:
+@dataclass
+class Cleared:
+    """A node cleared its retained status (it is being retired)."""
+
+    node: str
+
+
+def classify(topic: str, payload: bytes) -> Accepted | Cleared | Rejection:
     """Decide what a received message is, without any I/O."""
     try:
         where = parse(topic)
@@ -41,6 +48,8 @@ def classify(topic: str, payload: bytes) -> Accepted | Rejection:
         return Rejection(store.UNKNOWN_NODE, topic, "bad-topic", str(exc), payload)
     if not where.channel.is_up:
         return Rejection(where.node, topic, "wrong-direction", "servers do not take down/", payload)
+    if where.channel is Channel.STATUS and payload == b"":
+        return Cleared(where.node)
     try:
         message = decode(where.channel, payload)
     except PayloadError as exc:
@@ -170,31 +179,34 @@ class Ingest:
         rows: list[dict[str, Any]] = []
         acks: list[tuple[str, Ack]] = []
         rejections: list[Rejection] = []
-        seen: dict[str, dict[str, Any]] = {}
+        node_updates: dict[str, dict[str, Any]] = {}
         for topic, payload, received_at in work:
             outcome = classify(topic, payload)
             if isinstance(outcome, Rejection):
                 rejections.append(outcome)
                 continue
-            node_values = seen.setdefault(outcome.node, {"at": received_at})
-            node_values["at"] = received_at
+            update = node_updates.setdefault(outcome.node, {})
+            update["last_seen"] = received_at
+            if isinstance(outcome, Cleared):
+                update.update(state="retired", state_at=received_at)
+                continue
             message = outcome.message
             if isinstance(message, EventBatch):
                 rows.extend(event_rows(message, received_at))
                 acks.append((outcome.node, Ack(ids=[e.id for e in message.events])))
             elif isinstance(message, Status):
-                node_values.update(state=message.state, state_at=received_at)
+                update.update(state=message.state, state_at=received_at)
                 if message.agent_version:
-                    node_values["agent_version"] = message.agent_version
+                    update["agent_version"] = message.agent_version
             elif isinstance(message, Health):
-                node_values["last_health"] = message.model_dump(mode="json", exclude_none=True)
+                update["last_health"] = message.model_dump(mode="json", exclude_none=True)
             else:
                 log.debug("%s from %s is not handled yet", outcome.channel, outcome.node)
 
         with self._engine.begin() as conn:
             new = store.insert_events(conn, rows)
-            for node, values in seen.items():
-                store.touch_node(conn, node, values.pop("at"), **values)
+            for node, update in node_updates.items():
+                store.update_node(conn, node, **update)
             if rejections:
                 store.record_rejections(conn, rejections, utc_now())
                 store.prune_dead_letters(conn)

@@ -122,10 +122,10 @@ def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     return max(result.rowcount, 0)
 
 
-def touch_node(conn: sa.Connection, node: str, at: datetime, **values: Any) -> None:
-    """Create the node row if it is new; update ``last_seen`` and ``values``."""
-    stmt = _insert(conn, nodes).values(id=node, last_seen=at, **values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"last_seen": at, **values}))
+def update_node(conn: sa.Connection, node: str, **values: Any) -> None:
+    """Create the node row if it is new, and set ``values`` on it."""
+    stmt = _insert(conn, nodes).values(id=node, **values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
 
 
 def record_rejections(conn: sa.Connection, rejections: Iterable[Rejection], at: datetime) -> None:
@@ -164,9 +164,4 @@ def add_site(conn: sa.Connection, site_id: str, name: str, kind: str) -> None:
 
 
 def assign_node(conn: sa.Connection, node: str, site_id: str, counter: str | None) -> None:
-    stmt = _insert(conn, nodes).values(id=node, site_id=site_id, counter=counter)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["id"], set_={"site_id": site_id, "counter": counter}
-        )
-    )
+    update_node(conn, node, site_id=site_id, counter=counter)

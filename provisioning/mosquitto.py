@@ -13,6 +13,7 @@ from pathlib import Path
 
 from provisioning.secret_files import write_secret
 from rpfleet import process
+from rpfleet.protocol.codec import MAX_PAYLOAD
 from rpfleet.protocol.topics import PREFIX, check_node_id
 
 SERVER_USERNAME = "_fleet-server"
@@ -52,6 +53,7 @@ def render_config(*, port: int, data_dir: Path, password_file: Path, acl_file: P
         f"persistence_location {data_dir}/\n"
         "autosave_interval 30\n"
         "max_queued_messages 100000\n"
+        f"message_size_limit {MAX_PAYLOAD}\n"
         f"log_dest file {data_dir / 'mosquitto.log'}\n"
         "log_type error\nlog_type warning\nlog_type notice\n"
         "connection_messages true\n"

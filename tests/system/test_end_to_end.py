@@ -113,3 +113,13 @@ def test_taps_during_a_broker_outage_arrive_after_it_returns(server, running_age
     rows = eventually(lambda: (r := stored_events(server, node)) and len(r) == 3 and r)
     assert [r.rating for r in rows] == [1, 3, 5]
     eventually(lambda: runner.call(runner.agent.outbox.pending) == 0)
+
+
+def test_a_retired_node_clearing_its_status_is_not_a_refusal(server, probe, new_node):
+    node = new_node()
+    device = probe(node)
+    device.publish(topic(node, Channel.STATUS), b'{"v": "1.0", "node": "%s", "state": "online"}' % node.encode(), retain=True)
+    eventually(lambda: (row := node_row(server, node)) and row.state == "online")
+    device.publish(topic(node, Channel.STATUS), b"", retain=True)
+    eventually(lambda: node_row(server, node).state == "retired")
+    assert not any(n == node for n, _ in errors(server))
