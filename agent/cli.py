@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from agent.settings import DEFAULT_CONFIG, AgentSettings, load_settings
+from rpfleet.validation import error_lines
 
 
 def main(argv: list[str], prog: str = "rpfleet agent") -> int:
@@ -50,9 +51,8 @@ def _load(path: Path) -> AgentSettings | None:
         print(f"rpfleet agent: {exc}", file=sys.stderr)
     except ValidationError as exc:
         print(f"rpfleet agent: {path} is not a valid agent config:", file=sys.stderr)
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            print(f"  {where}: {err['input']!r}: {err['msg']}", file=sys.stderr)
+        for line in error_lines(exc):
+            print(f"  {line}", file=sys.stderr)
     return None
 
 

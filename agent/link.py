@@ -71,7 +71,7 @@ class Link:
         client.connect_async(
             self._broker.host,
             self._broker.port,
-            keepalive=self._broker.keepalive_s,
+            keepalive=round(self._broker.keepalive),
             clean_start=False if v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
         )

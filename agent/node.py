@@ -39,7 +39,7 @@ class NodeAgent:
             self.outbox,
             lambda batch: self.link.publish(Channel.EVENTS, batch),
             batch_size=settings.batch_size,
-            ack_timeout_s=settings.ack_timeout_s,
+            ack_timeout_s=settings.ack_timeout,
         )
         self.drivers: list[Driver] = [build_driver(p, self.record) for p in settings.peripherals]
         self._started = time.monotonic()
@@ -105,5 +105,5 @@ class NodeAgent:
 
     async def _report_health(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.health_interval_s)
+            await asyncio.sleep(self.settings.health_interval)
             self.link.publish(Channel.HEALTH, self.health())

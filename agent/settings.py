@@ -1,11 +1,15 @@
-"""The node's local settings: one TOML file plus ``RPFLEET_*`` environment variables."""
+"""The node's local settings: one TOML file plus ``RPFLEET_*`` environment variables.
+
+Nested keys come from the environment joined by ``__``, for example
+``RPFLEET_BROKER__HOST``. Every model is frozen and refuses unknown keys.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -14,24 +18,47 @@ from pydantic_settings import (
 )
 
 from devices.registry import PeripheralConfig
+from rpfleet.durations import Duration
 from rpfleet.protocol.messages import NodeId
 
 DEFAULT_CONFIG = Path("/etc/rpfleet/agent.toml")
 
 
-class BrokerSettings(BaseModel):
+class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+
+class TlsSettings(Frozen):
+    """Mutual TLS to the broker: the fleet CA, and this node's certificate and key."""
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+class BrokerSettings(Frozen):
     host: str = "localhost"
     port: int = Field(default=1883, ge=1, le=65535)
     protocol: Literal["3.1.1", "5"] = Field(
-        default="3.1.1", description="Nodes use only what MQTT 3.1.1 has, so any broker works."
+        default="5", description="'3.1.1' for brokers without MQTT 5; nodes use nothing 3.1.1 lacks."
     )
     username: str | None = Field(default=None, description="Defaults to the node id.")
     password_file: Path | None = Field(
         default=None, description="File holding the broker password (mode 0600)."
     )
-    keepalive_s: int = Field(default=30, ge=5, le=600)
+    tls: TlsSettings | None = None
+    keepalive: Duration = Field(
+        default=30, ge=5, le=30,
+        description="At most 30s: the broker declares a silent node gone after 1.5 keepalives (45s).",
+    )
+    reconnect_min: Duration = Field(default=1, ge=0.1)
+    reconnect_max: Duration = Field(default=120, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "BrokerSettings":
+        if self.reconnect_max < self.reconnect_min:
+            raise ValueError("reconnect_max must not be below reconnect_min")
+        return self
 
 
 class AgentSettings(BaseSettings):
@@ -42,9 +69,18 @@ class AgentSettings(BaseSettings):
     node_id: NodeId
     broker: BrokerSettings = BrokerSettings()
     state_dir: Path = Path("/var/lib/rpfleet")
-    health_interval_s: float = Field(default=30, gt=0)
-    ack_timeout_s: float = Field(default=15, gt=0)
+    health_interval: Duration = Field(default=30, ge=1)
+    ack_timeout: Duration = Field(default=15, ge=0.5)
     batch_size: int = Field(default=100, ge=1, le=500)
+    live_slots: int = Field(
+        default=10, ge=1, le=100,
+        description="While a backlog drains, each batch keeps this many places for new events.",
+    )
+    overflow_limit: int = Field(
+        default=10_000, ge=100,
+        description="Events held in memory while the disk refuses writes; beyond it taps are refused.",
+    )
+    log_format: Literal["logfmt", "text"] = "logfmt"
     peripherals: list[PeripheralConfig] = []  # type: ignore[valid-type]
 
     @field_validator("peripherals")
@@ -56,6 +92,12 @@ class AgentSettings(BaseSettings):
             raise ValueError(f"peripheral ids must be unique; repeated: {', '.join(repeated)}")
         return peripherals
 
+    @model_validator(mode="after")
+    def _room_for_live_events(self) -> "AgentSettings":
+        if self.live_slots >= self.batch_size and self.batch_size > 1:
+            raise ValueError("live_slots must be below batch_size")
+        return self
+
     @property
     def outbox_path(self) -> Path:
         return self.state_dir / "outbox.sqlite"
@@ -64,7 +106,7 @@ class AgentSettings(BaseSettings):
 def load_settings(path: Path = DEFAULT_CONFIG) -> AgentSettings:
     """Settings from ``path`` (TOML) overridden by ``RPFLEET_*`` variables.
 
-    Raises pydantic.ValidationError naming the field path and the bad value.
+    Raises FileNotFoundError, or pydantic.ValidationError naming each bad field.
     """
 
     class FromFile(AgentSettings):

@@ -98,9 +98,10 @@ def _settings(args: argparse.Namespace) -> Any:
             overrides["broker"] = settings.broker.model_copy(update=broker)
         return settings.model_copy(update=overrides)
     except ValidationError as exc:
-        for err in exc.errors():
-            where = ".".join(str(p) for p in err["loc"])
-            print(f"rpfleet server: {where}: {err['input']!r}: {err['msg']}", file=sys.stderr)
+        from rpfleet.validation import error_lines
+
+        for line in error_lines(exc):
+            print(f"rpfleet server: {line}", file=sys.stderr)
         return None
 
 

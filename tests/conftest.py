@@ -153,9 +153,9 @@ def agent_settings(broker: PrivateBroker, tmp_path: Path):
                 protocol=protocol,
                 password_file=write_secret(tmp_path / f"{node}.pw", broker.users[node]),
             ),
-            ack_timeout_s=extra.pop("ack_timeout_s", 3),
+            ack_timeout=extra.pop("ack_timeout", 3),
             peripherals=[{"kind": "rating-pad", "id": "pad-1", "counter": "5", "source": "fake",
-                          "bounce_ms": 0}],
+                          "bounce": 0}],
             **extra,
         )
 

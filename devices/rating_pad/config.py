@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from rpfleet.durations import Duration
+
 # Numeric keypad 1..5: the most common cheap USB pad, 1 the worst, 5 the best.
 DEFAULT_KEYS = {f"KEY_KP{n}": n for n in range(1, 6)}
 
@@ -22,9 +24,11 @@ class RatingPadConfig(BaseModel):
     )
     keys: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_KEYS))
     scale: int = Field(default=5, ge=3, le=5, description="Number of buttons, 3 to 5.")
-    bounce_ms: int = Field(default=250, ge=0, le=5000)
-    fake_press_every_s: float | None = Field(
-        default=None, gt=0, description="Fake pads only: press a random button this often."
+    bounce: Duration = Field(
+        default=0.25, le=5, description="A second press this soon after a tap is the same tap."
+    )
+    fake_press_every: Duration | None = Field(
+        default=None, gt=0, description="Fake pads only: press a random button about this often."
     )
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ class RatingPad:
         return self._state
 
     async def run(self) -> None:
-        decoder = TapDecoder(self.config.keys, self.config.bounce_ms / 1000)
+        decoder = TapDecoder(self.config.keys, self.config.bounce)
         failures = 0
         while True:
             try:
@@ -75,7 +75,7 @@ def build_rating_pad(config: RatingPadConfig, record: Record) -> RatingPad:
     if config.source == "fake":
         from devices.rating_pad.fake import FakeKeypad
 
-        adapter: KeypadAdapter = FakeKeypad(config.keys, press_every_s=config.fake_press_every_s)
+        adapter: KeypadAdapter = FakeKeypad(config.keys, press_every_s=config.fake_press_every)
     else:
         from devices.rating_pad.evdev_adapter import EvdevKeypad
 

@@ -36,11 +36,11 @@ def node_id(site: DemoSite, counter: str) -> str:
 def agent_toml(node: str, counter: str, port: int, password_file: Path, state_dir: Path,
                press_every_s: float | None) -> str:
     """The agent config of a simulated node whose fake pad presses itself (if asked)."""
-    presses = f"fake_press_every_s = {press_every_s}\n" if press_every_s else ""
+    presses = f"fake_press_every = {press_every_s}\n" if press_every_s else ""
     return f"""\
 node_id = "{node}"
 state_dir = "{state_dir}"
-health_interval_s = 5
+health_interval = "5s"
 
 [broker]
 host = "127.0.0.1"

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from rpfleet.protocol.messages import MODEL_BY_CHANNEL, SCHEMA_MAJOR, Message
 from rpfleet.protocol.topics import Channel
+from rpfleet.validation import error_lines
 
 MAX_PAYLOAD = 256 * 1024
 
@@ -50,17 +51,8 @@ def decode_as(model: type[M], payload: bytes) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise PayloadError("schema", _first_errors(exc)) from None
+        raise PayloadError("schema", "; ".join(error_lines(exc, limit=3))) from None
 
 
 def decode(channel: Channel, payload: bytes) -> Message:
     return decode_as(MODEL_BY_CHANNEL[channel], payload)
-
-
-def _first_errors(exc: ValidationError, limit: int = 3) -> str:
-    parts = []
-    for err in exc.errors()[:limit]:
-        where = ".".join(str(p) for p in err["loc"]) or "(payload)"
-        parts.append(f"{where}: {err['msg']}")
-    more = exc.error_count() - limit
-    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")

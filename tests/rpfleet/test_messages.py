@@ -304,7 +304,7 @@ def test_schema_error_lists_at_most_three_problems() -> None:
         decode(Channel.CMD, b'{"v": "1.0"}')
 
     # Command has five required fields: three are named, the rest counted.
-    assert caught.value.detail.count(": Field required") == 3
+    assert caught.value.detail.count(": required but missing") == 3
     assert caught.value.detail.endswith(" (+2 more)")
 
 

@@ -82,12 +82,12 @@ def test_taps_written_but_not_sent_survive_kill_9_and_arrive_once(server, agent_
 
 def test_a_bad_config_file_names_the_field_and_exits_non_zero(tmp_path):
     config = tmp_path / "agent.toml"
-    config.write_text('node_id = "Bad/Id"\nhealth_interval_s = "soon"\nwho = 1\n', encoding="utf-8")
+    config.write_text('node_id = "Bad/Id"\nhealth_interval = "soon"\nwho = 1\n', encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "rpfleet", "agent", "check-config", "--config", str(config)],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 1
     assert "node_id: 'Bad/Id'" in result.stderr
-    assert "health_interval_s: 'soon'" in result.stderr
-    assert "who" in result.stderr
+    assert "health_interval: 'soon' is not a valid duration" in result.stderr
+    assert "who: unknown key" in result.stderr

@@ -49,7 +49,7 @@ async def test_a_failed_record_gives_no_thanks_and_the_pad_serves_on():
             raise failures.pop()
         taps.append(detail.rating)
 
-    pad = build_rating_pad(fake_config(bounce_ms=0), record)
+    pad = build_rating_pad(fake_config(bounce=0), record)
     task = asyncio.create_task(pad.run())
     await wait_until(lambda: pad.health().state == "ok")
     pad.adapter.press("KEY_KP5")
@@ -86,7 +86,7 @@ async def test_fake_pad_presses_itself_when_asked():
     async def record(detail, at):
         taps.append(detail.rating)
 
-    pad = build_driver(fake_config(fake_press_every_s=0.01, bounce_ms=0), record)
+    pad = build_driver(fake_config(fake_press_every=0.01, bounce=0), record)
     task = asyncio.create_task(pad.run())
     await wait_until(lambda: len(taps) >= 5)
     task.cancel()
