@@ -2,7 +2,9 @@
 
 A batch is forgotten only when the server's ack names its events; it is sent
 again after a reconnect or when no ack came within the timeout. Sending twice
-is safe because the server stores each event id once.
+is safe because the server stores each event id once. While a backlog drains
+after an outage, every batch keeps a few places for events recorded since the
+link came back, so a citizen's tap is not stuck behind hours of backlog.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Sender:
         publish: Callable[[EventBatch], bool],
         *,
         batch_size: int,
+        live_slots: int,
         ack_timeout_s: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -29,6 +32,8 @@ class Sender:
         self._outbox = outbox
         self._publish = publish
         self._batch_size = batch_size
+        self._live_slots = live_slots
+        self._live_from = outbox.next_seq
         self._ack_timeout_s = ack_timeout_s
         self._clock = clock
         self._in_flight: set[str] = set()
@@ -43,7 +48,9 @@ class Sender:
         if self._in_flight and self._clock() - self._sent_at < self._ack_timeout_s:
             return
         self._in_flight.clear()
-        events = self._outbox.oldest(self._batch_size)
+        events = self._outbox.batch(
+            self._batch_size, live_from=self._live_from, live_slots=self._live_slots
+        )
         if events and self._publish(EventBatch(node=self._node_id, events=events)):
             self._in_flight = {event.id for event in events}
             self._sent_at = self._clock()
@@ -55,5 +62,7 @@ class Sender:
             self.pump()
 
     def reconnected(self) -> None:
+        """Resend what was in flight; what is recorded from now on is live."""
         self._in_flight.clear()
+        self._live_from = self._outbox.next_seq
         self.pump()

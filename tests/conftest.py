@@ -175,3 +175,48 @@ def running_agent(agent_settings):
     yield start
     for runner in started:
         runner.stop()
+
+
+class SmallDisk:
+    """A real, tiny file system (tmpfs) that tests can fill up and make read-only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._filler = path / "filler"
+
+    def fill(self) -> None:
+        """Write until the file system says ENOSPC."""
+        import errno
+
+        with open(self._filler, "ab", buffering=0) as f:
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC, exc
+
+    def free(self) -> None:
+        self._filler.unlink(missing_ok=True)
+
+    def remount(self, mode: str) -> None:
+        import subprocess
+
+        subprocess.run(["mount", "-o", f"remount,{mode}", str(self.path)], check=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    import subprocess
+
+    path = tmp_path / "small-disk"
+    path.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "rpfleet-test", str(path)],
+        capture_output=True, text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        yield SmallDisk(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

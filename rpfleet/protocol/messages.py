@@ -24,7 +24,7 @@ from pydantic import (
 from rpfleet.protocol.topics import NODE_ID_PATTERN, Channel
 
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 0
+SCHEMA_MINOR = 1
 SCHEMA_VERSION = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 MAX_BATCH = 500
@@ -89,17 +89,34 @@ class PeripheralHealth(Part):
 
 
 class Health(Message):
-    """Periodic snapshot of the node; the latest one wins."""
+    """Periodic snapshot of the node; the latest one wins. Sent at once when a
+    peripheral's state changes and after every reconnect."""
 
     node: NodeId
     at: AwareDatetime
-    uptime_s: float = Field(ge=0)
-    outbox_pending: int = Field(ge=0)
+    uptime_s: float = Field(ge=0, description="Seconds since the agent started.")
+    outbox_pending: int = Field(ge=0, description="Events not yet acked by the server.")
+    outbox_oldest_age_s: float | None = Field(default=None, ge=0)
+    outbox_overflow: int = Field(
+        default=0, ge=0, description="Events held in memory because the disk refused them."
+    )
     agent_version: str | None = None
+    agent_rss_mb: float | None = Field(default=None, ge=0)
+    system_uptime_s: float | None = Field(default=None, ge=0)
+    cpu_percent: float | None = Field(default=None, ge=0, le=100)
+    load_1m: float | None = Field(default=None, ge=0)
+    mem_total_mb: float | None = Field(default=None, ge=0)
+    mem_available_mb: float | None = Field(default=None, ge=0)
+    disk_total_mb: float | None = Field(default=None, ge=0)
     disk_free_mb: float | None = Field(default=None, ge=0)
     cpu_temp_c: float | None = None
+    clock_synced: bool | None = Field(
+        default=None, description="False: the clock is not NTP-synchronised, event times may be wrong."
+    )
     peripherals: list[PeripheralHealth] = []
-    alarms: list[Name] = []
+    alarms: list[Name] = Field(
+        default=[], description="Active alarm codes, e.g. disk-full, outbox-replaced, driver-crashed:pad-1."
+    )
 
 
 # ---- up/events ----------------------------------------------------------
@@ -165,6 +182,9 @@ class Event(Part):
     id: EventId
     seq: int = Field(ge=1)
     at: AwareDatetime
+    clock_synced: bool | None = Field(
+        default=None, description="False when the node's clock was not synchronised: `at` may be wrong."
+    )
     detail: EventDetail
 
 

@@ -34,7 +34,9 @@ class Broker:
 def parts(tmp_path):
     with Outbox(tmp_path / "outbox.sqlite") as outbox:
         broker, clock = Broker(), Clock()
-        sender = Sender("n1", outbox, broker.publish, batch_size=2, ack_timeout_s=10, clock=clock)
+        sender = Sender(
+            "n1", outbox, broker.publish, batch_size=2, live_slots=1, ack_timeout_s=10, clock=clock
+        )
         yield outbox, broker, clock, sender
 
 
@@ -110,3 +112,23 @@ def test_empty_outbox_sends_nothing(parts):
     _, broker, _, sender = parts
     sender.pump()
     assert broker.batches == []
+
+
+def test_live_taps_ride_along_while_a_backlog_drains(tmp_path):
+    with Outbox(tmp_path / "outbox.sqlite") as outbox:
+        broker = Broker()
+        sender = Sender("n1", outbox, broker.publish, batch_size=4, live_slots=1,
+                        ack_timeout_s=10, clock=Clock())
+        broker.connected = False
+        backlog = record(outbox, 10)
+        broker.connected = True
+        sender.reconnected()
+        live = record(outbox, 1)
+        sender.acked(Ack(ids=ids(broker.batches[0])))
+        assert ids(broker.batches[0]) == [e.id for e in backlog[:4]]
+        assert ids(broker.batches[1]) == [e.id for e in backlog[4:7]] + [live[0].id]
+        sender.acked(Ack(ids=ids(broker.batches[1])))
+        sender.acked(Ack(ids=ids(broker.batches[2])))
+        assert outbox.pending() == 0
+        stored = [i for b in broker.batches for i in ids(b)]
+        assert sorted(stored) == sorted(e.id for e in backlog + live)

@@ -147,7 +147,7 @@ def test_payload_is_a_utf8_json_object_with_version(model: type[m.Message]) -> N
     data = json.loads(EXAMPLES[model].to_json().decode("utf-8"))
 
     assert isinstance(data, dict)
-    assert data["v"] == "1.0"
+    assert data["v"] == m.SCHEMA_VERSION
     assert None not in data.values(), "to_json leaves unset optional fields out"
 
 
