@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -36,10 +35,9 @@ def main(argv: list[str], prog: str = "rpfleet agent") -> int:
     if args.action == "check-config":
         print(f"{args.config}: ok (node {settings.node_id}, {len(settings.peripherals)} peripheral(s))")
         return 0
-    logging.basicConfig(
-        level=args.log_level,
-        format=f"%(asctime)s {settings.node_id} %(name)s %(levelname)s %(message)s",
-    )
+    from agent import logs
+
+    logs.setup(args.log_level, settings.log_format, settings.node_id)
     asyncio.run(_run(settings))
     return 0
 

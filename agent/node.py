@@ -1,32 +1,36 @@
-"""The node agent daemon: peripherals -> outbox -> link, plus status and health."""
+"""The node agent daemon: peripherals -> outbox -> link, plus status, health,
+driver supervision and the systemd watchdog."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 
-from agent import __version__
+from agent import __version__, systemd
+from agent.backoff import Backoff
 from agent.link import Link
-from agent.outbox import Outbox
+from agent.outbox import Outbox, write_alarm
 from agent.sender import Sender
 from agent.settings import AgentSettings
+from agent.supervisor import supervise
+from agent.sysinfo import MachineReader, read_clock_synced
 from devices.base import Driver
 from devices.registry import build_driver
 from rpfleet.protocol import Channel, PayloadError, decode_as
-from rpfleet.protocol.messages import Ack, EventDetail, Health
+from rpfleet.protocol.messages import Ack, Alarm, EventDetail, Health, PeripheralHealth
 
 log = logging.getLogger(__name__)
 
-PUMP_INTERVAL_S = 1.0
+TICK_S = 1.0
 
 
 class NodeAgent:
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
-        self.outbox = Outbox(settings.outbox_path)
+        self.outbox = Outbox(settings.outbox_path, overflow_limit=settings.overflow_limit)
         self.link = Link(
             settings.node_id,
             settings.broker,
@@ -39,32 +43,56 @@ class NodeAgent:
             self.outbox,
             lambda batch: self.link.publish(Channel.EVENTS, batch),
             batch_size=settings.batch_size,
+            live_slots=settings.live_slots,
             ack_timeout_s=settings.ack_timeout,
         )
         self.drivers: list[Driver] = [build_driver(p, self.record) for p in settings.peripherals]
+        self.machine = MachineReader(settings.state_dir)
+        self.clock_synced: bool | None = None
+        self.alarms: dict[str, str] = {}
+        """Active alarm code -> what it is about."""
+        self._crashed: dict[str, str] = {}
+        self._reported_peripherals: list[PeripheralHealth] = []
         self._started = time.monotonic()
+        self._last_tick = time.monotonic()
 
     async def record(self, detail: EventDetail, at: datetime) -> None:
-        """The `devices.base.Record` handed to every driver."""
-        event = self.outbox.record(detail, at)
+        """The `devices.base.Record` handed to every driver: returns once the event is held."""
+        event = self.outbox.record(detail, at, clock_synced=self.clock_synced)
         log.debug("recorded %s #%d", event.detail.kind, event.seq)
+        self._check_disk()
         self.sender.pump()
 
     async def run(self, stop: asyncio.Event) -> None:
         self.outbox.open()
+        self.clock_synced = read_clock_synced()
+        if self.outbox.replaced is not None:
+            self._raise_alarm(
+                "outbox-replaced", "critical",
+                f"unreadable outbox moved to {self.outbox.replaced.name}; "
+                f"{self.outbox.salvaged} event(s) carried over",
+            )
         log.info(
-            "agent %s for node %s, %d event(s) waiting in the outbox",
-            __version__,
-            self.settings.node_id,
-            self.outbox.pending(),
+            "agent %s for node %s: %d event(s) waiting, %d peripheral(s)",
+            __version__, self.settings.node_id, self.outbox.pending(), len(self.drivers),
         )
         self.link.start(asyncio.get_running_loop())
-        tasks = [asyncio.create_task(d.run(), name=f"driver {d.id}") for d in self.drivers]
-        tasks.append(asyncio.create_task(self._pump_forever(), name="pump"))
+        tasks = [
+            asyncio.create_task(
+                supervise(d, self._driver_crashed, Backoff(1, 60)), name=f"driver {d.id}"
+            )
+            for d in self.drivers
+        ]
+        tasks.append(asyncio.create_task(self._tick_forever(), name="tick"))
         tasks.append(asyncio.create_task(self._report_health(), name="health"))
+        watchdog = systemd.watchdog_period()
+        if watchdog:
+            tasks.append(asyncio.create_task(self._feed_watchdog(watchdog), name="watchdog"))
+        systemd.notify(f"READY=1\nSTATUS=serving {len(self.drivers)} peripheral(s)")
         try:
             await stop.wait()
         finally:
+            systemd.notify("STOPPING=1")
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -73,18 +101,25 @@ class NodeAgent:
             log.info("agent stopped")
 
     def health(self) -> Health:
+        machine = self.machine.read()
         return Health(
             node=self.settings.node_id,
             at=datetime.now(timezone.utc),
             uptime_s=round(time.monotonic() - self._started, 1),
             outbox_pending=self.outbox.pending(),
+            outbox_oldest_age_s=_rounded(self.outbox.oldest_age()),
+            outbox_overflow=self.outbox.overflow,
             agent_version=__version__,
-            disk_free_mb=round(shutil.disk_usage(self.settings.state_dir).free / 2**20, 1),
-            peripherals=[d.health() for d in self.drivers],
+            clock_synced=self.clock_synced,
+            peripherals=self._peripherals(),
+            alarms=sorted(self.alarms),
+            **asdict(machine),
         )
 
+    # events from the link ---------------------------------------------------
+
     def _connected(self) -> None:
-        self.link.publish(Channel.HEALTH, self.health())
+        self._publish_health()
         self.sender.reconnected()
 
     def _received(self, channel: Channel, payload: bytes) -> None:
@@ -98,12 +133,94 @@ class NodeAgent:
             return
         self.sender.acked(ack)
 
-    async def _pump_forever(self) -> None:
+    # drivers ----------------------------------------------------------------
+
+    def _peripherals(self) -> list[PeripheralHealth]:
+        states = []
+        for driver in self.drivers:
+            state = driver.health()
+            if driver.id in self._crashed and state.state != "ok":
+                state = PeripheralHealth(
+                    id=driver.id, kind=driver.kind, state="failed", detail=self._crashed[driver.id]
+                )
+            elif state.state == "ok":
+                self._crashed.pop(driver.id, None)
+                self._clear_alarm(f"driver-crashed:{driver.id}")
+            states.append(state)
+        return states
+
+    def _driver_crashed(self, driver: Driver, exc: BaseException) -> None:
+        message = f"{type(exc).__name__}: {exc}"[:500]
+        self._crashed[driver.id] = message
+        self._raise_alarm(f"driver-crashed:{driver.id}", "critical", f"{driver.id}: {message}")
+        self._publish_health()
+
+    # alarms -----------------------------------------------------------------
+
+    def _raise_alarm(self, code: str, severity: str, message: str) -> None:
+        """Health shows it; an alarm event goes to the server when the state changes."""
+        if self.alarms.get(code) == message:
+            return
+        self.alarms[code] = message
+        log.warning("alarm %s: %s", code, message)
+        self._record_alarm(Alarm(code=code, severity=severity, message=message))
+
+    def _clear_alarm(self, code: str) -> None:
+        if self.alarms.pop(code, None) is not None:
+            log.info("alarm %s cleared", code)
+            self._record_alarm(Alarm(code=code, severity="info", message="cleared", cleared=True))
+
+    def _record_alarm(self, alarm: Alarm) -> None:
+        try:
+            self.outbox.record(alarm, datetime.now(timezone.utc), clock_synced=self.clock_synced)
+        except Exception:  # noqa: BLE001 - an alarm about the outbox may not fit in it
+            log.exception("could not record alarm %s", alarm.code)
+
+    def _check_disk(self) -> None:
+        if self.outbox.write_error is not None:
+            code = write_alarm(self.outbox.write_error)
+            for other in ("disk-full", "disk-read-only", "outbox-write-failed"):
+                if other != code:
+                    self.alarms.pop(other, None)
+            self._raise_alarm(code, "critical", f"outbox: {self.outbox.write_error}")
+        else:
+            for code in ("disk-full", "disk-read-only", "outbox-write-failed"):
+                self._clear_alarm(code)
+
+    # periodic work ----------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        """Every second: retry held writes, pump the sender, notice peripheral changes."""
         while True:
-            await asyncio.sleep(PUMP_INTERVAL_S)
+            await asyncio.sleep(TICK_S)
+            self._last_tick = time.monotonic()
+            self.clock_synced = read_clock_synced()
+            self.outbox.flush_overflow()
+            self._check_disk()
             self.sender.pump()
+            peripherals = self._peripherals()
+            if peripherals != self._reported_peripherals:
+                self._publish_health()
 
     async def _report_health(self) -> None:
         while True:
             await asyncio.sleep(self.settings.health_interval)
-            self.link.publish(Channel.HEALTH, self.health())
+            self._publish_health()
+
+    def _publish_health(self) -> None:
+        health = self.health()
+        if self.link.publish(Channel.HEALTH, health):
+            self._reported_peripherals = health.peripherals
+
+    async def _feed_watchdog(self, period: float) -> None:
+        """Feed systemd's watchdog only while the tick loop really runs."""
+        while True:
+            await asyncio.sleep(period)
+            if time.monotonic() - self._last_tick < max(3 * TICK_S, period):
+                systemd.notify("WATCHDOG=1")
+            else:
+                log.error("tick loop stalled; letting the watchdog restart the agent")
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
