@@ -153,7 +153,6 @@ class NodeAgent:
         message = f"{type(exc).__name__}: {exc}"[:500]
         self._crashed[driver.id] = message
         self._raise_alarm(f"driver-crashed:{driver.id}", "critical", f"{driver.id}: {message}")
-        self._publish_health()
 
     # alarms -----------------------------------------------------------------
 
@@ -164,11 +163,13 @@ class NodeAgent:
         self.alarms[code] = message
         log.warning("alarm %s: %s", code, message)
         self._record_alarm(Alarm(code=code, severity=severity, message=message))
+        self._publish_health()
 
     def _clear_alarm(self, code: str) -> None:
         if self.alarms.pop(code, None) is not None:
             log.info("alarm %s cleared", code)
             self._record_alarm(Alarm(code=code, severity="info", message="cleared", cleared=True))
+            self._publish_health()
 
     def _record_alarm(self, alarm: Alarm) -> None:
         try:

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS events (
     detail      TEXT NOT NULL,
     recorded_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS disk_probe (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 """
 _COLUMNS = "seq, id, at, synced, detail, recorded_at"
 
@@ -155,22 +156,32 @@ class Outbox:
             except sqlite3.DatabaseError as exc:
                 self._fail(exc)
                 self._hold(event, recorded_at)
+            else:
+                self._recovered()
         self._next_seq += 1
         return event
 
     def flush_overflow(self) -> bool:
-        """Write events held in memory to disk, in order; True when none remain."""
-        if not self._overflow:
+        """Write events held in memory to disk, in order; True once the disk takes writes.
+
+        With nothing held but a write error standing, a small real write tells
+        whether the disk has recovered.
+        """
+        if not self._overflow and self.write_error is None:
             return True
         try:
             with self.db:
-                self._insert(list(self._overflow))
+                if self._overflow:
+                    self._insert(list(self._overflow))
+                else:
+                    self.db.execute("INSERT OR REPLACE INTO disk_probe VALUES (1, ?)", (self._clock(),))
         except sqlite3.DatabaseError as exc:
             self._fail(exc)
             return False
-        log.warning("outbox: the disk takes writes again; %d held event(s) written", len(self._overflow))
+        if self._overflow:
+            log.warning("outbox: %d held event(s) written", len(self._overflow))
         self._overflow.clear()
-        self.write_error = None
+        self._recovered()
         return True
 
     def ack(self, ids: Iterable[str]) -> int:
@@ -320,6 +331,11 @@ class Outbox:
                 f"disk refuses writes ({self.write_error}) and {len(self._overflow)} events are held"
             )
         self._overflow.append((event, recorded_at))
+
+    def _recovered(self) -> None:
+        if self.write_error is not None:
+            log.warning("outbox: the disk takes writes again")
+            self.write_error = None
 
     def _fail(self, exc: Exception) -> None:
         if self.write_error is None:

@@ -38,6 +38,7 @@ class Sender:
         self._clock = clock
         self._in_flight: set[str] = set()
         self._sent_at = 0.0
+        self.batches_sent = 0
 
     @property
     def in_flight(self) -> frozenset[str]:
@@ -54,6 +55,7 @@ class Sender:
         if events and self._publish(EventBatch(node=self._node_id, events=events)):
             self._in_flight = {event.id for event in events}
             self._sent_at = self._clock()
+            self.batches_sent += 1
 
     def acked(self, ack: Ack) -> None:
         self._outbox.ack(ack.ids)

@@ -143,10 +143,10 @@ def agent_settings(broker: PrivateBroker, tmp_path: Path):
     """Settings for an agent with one fake rating pad, as the given node."""
     from agent.settings import AgentSettings, BrokerSettings
 
-    def make(node: str, *, protocol: str = "3.1.1", port: int | None = None, **extra):
+    def make(node: str, *, protocol: str = "5", port: int | None = None, **extra):
         return AgentSettings(
             node_id=node,
-            state_dir=tmp_path / node,
+            state_dir=extra.pop("state_dir", tmp_path / node),
             broker=BrokerSettings(
                 host=broker.host,
                 port=port or broker.port,
@@ -220,3 +220,34 @@ def small_disk(tmp_path: Path):
         yield SmallDisk(path)
     finally:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture
+def agent_process(tmp_path: Path, broker: PrivateBroker):
+    """Starts the real agent as a process (`rpfleet agent run`); its state dir is tmp_path/node."""
+    import subprocess
+    import sys
+
+    from rpfleet import process
+    from rpfleet.demo.fleet import agent_toml
+
+    started: list[subprocess.Popen] = []
+
+    def start(node: str, *, port: int | None = None, press_every_s: float | None = None,
+              extra_toml: str = ""):
+        config = tmp_path / f"{node}.toml"
+        toml = agent_toml(node, "5", port or broker.port,
+                          write_secret(tmp_path / f"{node}.pw", broker.users[node]),
+                          tmp_path / node, press_every_s)
+        config.write_text(extra_toml + toml, encoding="utf-8")
+        with open(tmp_path / f"{node}.log", "ab") as log:
+            proc = process.spawn(
+                [sys.executable, "-m", "rpfleet", "agent", "run", "--config", str(config)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        process.stop(proc)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from fleet_server.store import dead_letters, events, ingest_errors, nodes
@@ -26,3 +29,16 @@ def errors(server) -> dict[tuple[str, str], int]:
 def dead_letter_payloads(server) -> list[bytes]:
     with server.engine.connect() as conn:
         return [row.payload for row in conn.execute(sa.select(dead_letters).order_by(dead_letters.c.id))]
+
+
+def outbox_ids(state_dir: Path) -> list[str]:
+    """Ids waiting in an agent's outbox, read without disturbing the agent."""
+    path = state_dir / "outbox.sqlite"
+    if not path.exists():
+        return []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return [row[0] for row in db.execute("SELECT id FROM events ORDER BY seq")]
+
+
+def stored_seqs(server, node: str) -> list[int]:
+    return [row.seq for row in stored_events(server, node)]

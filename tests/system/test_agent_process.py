@@ -3,51 +3,12 @@
 from __future__ import annotations
 
 import signal
-import sqlite3
 import subprocess
 import sys
-from pathlib import Path
-
-import pytest
 
 from provisioning.mosquitto import free_port
-from provisioning.secret_files import write_secret
-from rpfleet import process
-from rpfleet.demo.fleet import agent_toml
 from tests.conftest import eventually
-from tests.system.helpers import node_row, stored_events
-
-
-def outbox_ids(state_dir: Path) -> list[str]:
-    path = state_dir / "outbox.sqlite"
-    if not path.exists():
-        return []
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return [row[0] for row in db.execute("SELECT id FROM events ORDER BY seq")]
-
-
-@pytest.fixture
-def agent_process(tmp_path: Path, broker):
-    started: list[subprocess.Popen] = []
-
-    def start(node: str, *, port: int | None = None, press_every_s: float | None = None):
-        config = tmp_path / f"{node}.toml"
-        config.write_text(
-            agent_toml(node, "5", port or broker.port,
-                       write_secret(tmp_path / f"{node}.pw", broker.users[node]),
-                       tmp_path / node, press_every_s),
-            encoding="utf-8",
-        )
-        proc = process.spawn(
-            [sys.executable, "-m", "rpfleet", "agent", "run", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"{node}.log", "ab"),
-        )
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        process.stop(proc)
+from tests.system.helpers import node_row, outbox_ids, stored_events
 
 
 def test_presence_follows_the_agent_through_a_crash_and_a_clean_stop(server, agent_process, new_node):
