@@ -154,8 +154,9 @@ def agent_settings(broker: PrivateBroker, tmp_path: Path):
                 password_file=write_secret(tmp_path / f"{node}.pw", broker.users[node]),
             ),
             ack_timeout=extra.pop("ack_timeout", 3),
-            peripherals=[{"kind": "rating-pad", "id": "pad-1", "counter": "5", "source": "fake",
-                          "bounce": 0}],
+            peripherals=extra.pop("peripherals", [
+                {"kind": "rating-pad", "id": "pad-1", "counter": "5", "source": "fake", "bounce": 0}
+            ]),
             **extra,
         )
 

@@ -22,7 +22,7 @@ class FakeKeypad:
     def __init__(self, keys: dict[str, int], press_every_s: float | None = None) -> None:
         self._keys = keys
         self._press_every_s = press_every_s
-        self._queue: asyncio.Queue[KeyEvent | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[KeyEvent | Exception | None] = asyncio.Queue()
         self._presser: asyncio.Task[None] | None = None
         self.thanked = 0
         self.is_open = False
@@ -41,8 +41,14 @@ class FakeKeypad:
     def unplug(self) -> None:
         self._queue.put_nowait(None)
 
+    def fail(self, error: Exception) -> None:
+        """The device (or its driver library) fails with ``error`` while being read."""
+        self._queue.put_nowait(error)
+
     async def events(self) -> AsyncIterator[KeyEvent]:
         while (event := await self._queue.get()) is not None:
+            if isinstance(event, Exception):
+                raise event
             yield event
 
     async def thank(self) -> None:
