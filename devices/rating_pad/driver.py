@@ -45,6 +45,10 @@ class RatingPad:
                 self._set("missing", "device went away")
             except OSError as exc:
                 self._set("missing", str(exc))
+            except Exception as exc:
+                # Not the device's absence: a fault. The agent's supervisor restarts us.
+                self._set("failed", f"{type(exc).__name__}: {exc}")
+                raise
             finally:
                 await self.adapter.close()
             delay = REOPEN_DELAYS_S[min(failures, len(REOPEN_DELAYS_S) - 1)]

@@ -12,7 +12,19 @@ PADS = [
 
 
 def test_a_crashing_driver_is_restarted_reported_and_alone(server, running_agent, new_node, monkeypatch):
-    monkeypatch.setattr("agent.node.Backoff", lambda first, cap: _Quick())
+    import asyncio
+    import functools
+
+    from agent.supervisor import supervise
+
+    released: list[asyncio.Event] = []
+
+    async def held_sleep(_delay: float) -> None:
+        # The restart waits until the test has looked at the crashed state.
+        released.append(asyncio.Event())
+        await released[-1].wait()
+
+    monkeypatch.setattr("agent.node.supervise", functools.partial(supervise, sleep=held_sleep))
     node = new_node()
     runner = running_agent(node, peripherals=PADS)
     broken, healthy = runner.agent.drivers
@@ -25,25 +37,15 @@ def test_a_crashing_driver_is_restarted_reported_and_alone(server, running_agent
         row = node_row(server, node)
         return ((row.last_health if row else None) or {}).get("alarms", [])
 
-    eventually(lambda: "driver-crashed:pad-1" in alarms() or _alarm_stored(server, node))
+    eventually(lambda: "driver-crashed:pad-1" in alarms())
+    assert runner.call(lambda: broken.health().state) == "failed"
+    runner.call(lambda: released[0].set())
     eventually(lambda: runner.call(lambda: broken.health().state) == "ok")
     runner.call(lambda: broken.adapter.press("KEY_KP2"))
     eventually(lambda: sorted(r.rating for r in stored_events(server, node) if r.kind == "rating-tap") == [2, 5])
     eventually(lambda: "driver-crashed:pad-1" not in alarms())
-    codes = [(r.detail["code"], r.detail.get("cleared", False))
-             for r in stored_events(server, node) if r.kind == "alarm"]
-    assert codes == [("driver-crashed:pad-1", False), ("driver-crashed:pad-1", True)]
+    eventually(lambda: [(r.detail["code"], r.detail.get("cleared", False))
+                        for r in stored_events(server, node) if r.kind == "alarm"]
+               == [("driver-crashed:pad-1", False), ("driver-crashed:pad-1", True)])
     crash = next(r for r in stored_events(server, node) if r.kind == "alarm")
     assert "firmware said something unexpected" in crash.detail["message"]
-
-
-def _alarm_stored(server, node) -> bool:
-    return any(r.kind == "alarm" for r in stored_events(server, node))
-
-
-class _Quick:
-    def next(self) -> float:
-        return 0.05
-
-    def reset(self) -> None:
-        pass
