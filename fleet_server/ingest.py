@@ -74,6 +74,7 @@ def event_rows(batch: EventBatch, received_at: datetime) -> list[dict[str, Any]]
                 "kind": event.detail.kind,
                 "at": event.at,
                 "received_at": received_at,
+                "clock_synced": event.clock_synced,
                 "rating": tap.rating if tap else None,
                 "scale": tap.scale if tap else None,
                 "detail": event.detail.model_dump(mode="json", exclude_none=True),

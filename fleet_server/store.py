@@ -43,6 +43,7 @@ events = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("clock_synced", sa.Boolean, nullable=True),
     sa.Column("rating", sa.SmallInteger, nullable=True),
     sa.Column("scale", sa.SmallInteger, nullable=True),
     sa.Column("detail", sa.JSON, nullable=False),

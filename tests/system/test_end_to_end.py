@@ -33,6 +33,8 @@ def test_a_tap_is_stored_once_acked_and_forgotten_by_the_node(server, running_ag
     assert [(r.rating, r.scale, r.kind) for r in rows] == [(5, 5, "rating-tap"), (2, 5, "rating-tap")]
     assert rows[0].detail["counter"] == "5" and rows[0].detail["pad"] == "pad-1"
     assert rows[0].seq < rows[1].seq
+    synced = runner.call(lambda: runner.agent.clock_synced)
+    assert [r.clock_synced for r in rows] == [synced, synced]  # the kernel's word, not a guess
     eventually(lambda: runner.call(runner.agent.outbox.pending) == 0)
     assert eventually(lambda: node_row(server, node).state == "online")
 
