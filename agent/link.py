@@ -106,7 +106,8 @@ class Link:
         client, self._client = self._client, None
         if client is None:
             return
-        if self.connected:
+        was_connected, self.connected = self.connected, False
+        if was_connected:
             info = client.publish(
                 topic(self.node_id, Channel.STATUS), self._status("offline"), qos=1, retain=True
             )
@@ -116,7 +117,6 @@ class Link:
                 log.warning("could not confirm the offline status before disconnecting")
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
-        self.connected = False
 
     def _status(self, state: str) -> bytes:
         return Status(node=self.node_id, state=state, agent_version=self._agent_version).to_json()

@@ -6,12 +6,21 @@ import logging
 import sys
 from datetime import datetime, timezone
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(char: str) -> str:
+    if char in _ESCAPES:
+        return _ESCAPES[char]
+    if ord(char) < 0x20 or ord(char) == 0x7F:
+        return f"\\x{ord(char):02x}"  # NUL, ESC and friends from devices never reach the journal raw
+    return char
+
 
 def _quote(value: str) -> str:
-    if value and not any(c in value for c in ' "=\n\t\\'):
+    if value and all(c not in ' "=\\' and c.isprintable() for c in value):
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-    return f'"{escaped}"'
+    return '"' + "".join(_escape(c) for c in value) + '"'
 
 
 class LogfmtFormatter(logging.Formatter):

@@ -31,13 +31,19 @@ async def supervise(
         try:
             await driver.run()
             raise RuntimeError("the driver stopped by itself")
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being stopped
+            failure: BaseException = exc  # the driver's own cancelled await: a fault like any
         except Exception as exc:  # noqa: BLE001 - any driver failure is contained here
-            if time.monotonic() - started >= STABLE_AFTER_S:
-                backoff.reset()
-            delay = backoff.next()
-            log.error("driver %s failed (%s: %s); restarting in %.1fs",
-                      driver.id, type(exc).__name__, exc, delay, exc_info=exc)
-            on_crash(driver, exc)
+            failure = exc
+        else:  # pragma: no cover - run() above always raises
+            continue
+        if time.monotonic() - started >= STABLE_AFTER_S:
+            backoff.reset()
+        delay = backoff.next()
+        log.error("driver %s failed (%s: %s); restarting in %.1fs",
+                  driver.id, type(failure).__name__, failure, delay, exc_info=failure)
+        on_crash(driver, failure)
         await sleep(delay)

@@ -30,7 +30,8 @@ def cpu_percent(before: tuple[int, int], after: tuple[int, int]) -> float | None
     busy, total = after[0] - before[0], after[1] - before[1]
     if total <= 0:
         return None
-    return round(100.0 * busy / total, 1)
+    # iowait may go backwards (proc(5)), so busy can outrun total: keep to 0..100.
+    return round(min(100.0, max(0.0, 100.0 * busy / total)), 1)
 
 
 def parse_meminfo(meminfo: str) -> tuple[float, float]:
