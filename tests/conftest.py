@@ -226,6 +226,7 @@ def small_disk(tmp_path: Path):
 @pytest.fixture
 def agent_process(tmp_path: Path, broker: PrivateBroker):
     """Starts the real agent as a process (`rpfleet agent run`); its state dir is tmp_path/node."""
+    import os
     import subprocess
     import sys
 
@@ -235,7 +236,7 @@ def agent_process(tmp_path: Path, broker: PrivateBroker):
     started: list[subprocess.Popen] = []
 
     def start(node: str, *, port: int | None = None, press_every_s: float | None = None,
-              extra_toml: str = ""):
+              extra_toml: str = "", env: dict[str, str] | None = None):
         config = tmp_path / f"{node}.toml"
         toml = agent_toml(node, "5", port or broker.port,
                           write_secret(tmp_path / f"{node}.pw", broker.users[node]),
@@ -245,6 +246,7 @@ def agent_process(tmp_path: Path, broker: PrivateBroker):
             proc = process.spawn(
                 [sys.executable, "-m", "rpfleet", "agent", "run", "--config", str(config)],
                 stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
             )
         started.append(proc)
         return proc

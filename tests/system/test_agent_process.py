@@ -27,6 +27,21 @@ def test_presence_follows_the_agent_through_a_crash_and_a_clean_stop(server, age
     eventually(lambda: node_row(server, node).state == "offline")
 
 
+def test_a_node_that_falls_silent_is_shown_offline_after_one_and_a_half_keepalives(
+    server, agent_process, new_node
+):
+    node = new_node()
+    # The environment overrides the file: a 5 s keepalive means offline after 7.5 s of silence.
+    agent = agent_process(node, env={"RPFLEET_BROKER__KEEPALIVE": "5s"})
+    eventually(lambda: (row := node_row(server, node)) and row.state == "online")
+    agent.send_signal(signal.SIGSTOP)  # the cable is pulled: the socket stays open, nothing flows
+    try:
+        eventually(lambda: node_row(server, node).state == "offline", timeout=30)
+    finally:
+        agent.send_signal(signal.SIGCONT)
+    eventually(lambda: node_row(server, node).state == "online", timeout=60)
+
+
 def test_taps_written_but_not_sent_survive_kill_9_and_arrive_once(server, agent_process, new_node, tmp_path):
     node = new_node()
     # No broker on this port: taps are written to the outbox and cannot leave.
