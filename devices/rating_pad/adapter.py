@@ -8,8 +8,8 @@ from devices.rating_pad.decoding import KeyEvent
 
 
 class KeypadAdapter(Protocol):
-    async def open(self) -> None:
-        """Open (and grab) the device; raises OSError when it is not there."""
+    async def open(self, path: str | None) -> None:
+        """Open (and grab) the device at ``path``; raises OSError when it is not there."""
 
     def events(self) -> AsyncIterator[KeyEvent]:
         """Key events as they come, until the device goes away."""

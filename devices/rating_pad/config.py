@@ -4,6 +4,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from devices.hotplug.match import DeviceMatch
 from rpfleet.durations import Duration
 
 # Numeric keypad 1..5: the most common cheap USB pad, 1 the worst, 5 the best.
@@ -22,6 +23,9 @@ class RatingPadConfig(BaseModel):
     device: str | None = Field(
         default=None, description="/dev/input/by-id/... path of the pad (source = evdev)."
     )
+    match: DeviceMatch | None = Field(
+        default=None, description="Or: find the pad by udev identity when it is plugged in."
+    )
     keys: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_KEYS))
     scale: int = Field(default=5, ge=3, le=5, description="Number of buttons, 3 to 5.")
     bounce: Duration = Field(
@@ -36,6 +40,6 @@ class RatingPadConfig(BaseModel):
         bad = {key: r for key, r in self.keys.items() if not 1 <= r <= self.scale}
         if bad:
             raise ValueError(f"keys map to ratings outside 1..{self.scale}: {bad}")
-        if self.source == "evdev" and not self.device:
-            raise ValueError("device is required when source is 'evdev'")
+        if self.source == "evdev" and not (self.device or self.match):
+            raise ValueError("device or match is required when source is 'evdev'")
         return self

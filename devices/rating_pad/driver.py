@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from devices.base import Record
+from devices.base import DeviceSlot, Record
 from devices.rating_pad.adapter import KeypadAdapter
 from devices.rating_pad.config import RatingPadConfig
 from devices.rating_pad.decoding import TapDecoder
@@ -23,6 +23,7 @@ class RatingPad:
         self.config = config
         self.id = config.id
         self.adapter = adapter
+        self.slot = DeviceSlot(config.device)
         self._record = record
         self._state: PeripheralHealth = PeripheralHealth(id=config.id, kind=self.kind, state="missing")
         self.taps = 0
@@ -30,12 +31,18 @@ class RatingPad:
     def health(self) -> PeripheralHealth:
         return self._state
 
+    def attach(self, devnode: str) -> None:
+        self.slot.attach(devnode)
+
+    def detach(self) -> None:
+        self.slot.detach()
+
     async def run(self) -> None:
         decoder = TapDecoder(self.config.keys, self.config.bounce)
         failures = 0
         while True:
             try:
-                await self.adapter.open()
+                await self.adapter.open(self.slot.path)
                 self._set("ok")
                 failures = 0
                 async for event in self.adapter.events():
@@ -53,7 +60,7 @@ class RatingPad:
                 await self.adapter.close()
             delay = REOPEN_DELAYS_S[min(failures, len(REOPEN_DELAYS_S) - 1)]
             failures += 1
-            await asyncio.sleep(delay)
+            await self.slot.wait_change(delay)
 
     async def _take(self, rating: int, at) -> None:
         detail = RatingTap(
@@ -83,5 +90,5 @@ def build_rating_pad(config: RatingPadConfig, record: Record) -> RatingPad:
     else:
         from devices.rating_pad.evdev_adapter import EvdevKeypad
 
-        adapter = EvdevKeypad(config.device or "")
+        adapter = EvdevKeypad()
     return RatingPad(config, adapter, record)

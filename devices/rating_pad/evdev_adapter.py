@@ -9,14 +9,15 @@ from devices.rating_pad.decoding import KeyEvent
 
 
 class EvdevKeypad:
-    def __init__(self, path: str) -> None:
-        self._path = path
+    def __init__(self) -> None:
         self._device: Any = None
 
-    async def open(self) -> None:
+    async def open(self, path: str | None) -> None:
         import evdev
 
-        self._device = evdev.InputDevice(self._path)
+        if not path:
+            raise FileNotFoundError("the pad is not plugged in")
+        self._device = evdev.InputDevice(path)
         # Exclusive: presses must never leak into the kiosk's focused window.
         self._device.grab()
 

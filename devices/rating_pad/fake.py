@@ -27,7 +27,7 @@ class FakeKeypad:
         self.thanked = 0
         self.is_open = False
 
-    async def open(self) -> None:
+    async def open(self, path: str | None = None) -> None:
         self.is_open = True
         if self._press_every_s and self._presser is None:
             self._presser = asyncio.create_task(self._press_randomly())

@@ -108,7 +108,7 @@ def test_fake_keypad_implements_the_adapter_interface():
     [
         ({"keys": {"KEY_KP9": 9}}, "outside 1..5"),
         ({"scale": 3, "keys": {"KEY_KP4": 4}}, "outside 1..3"),
-        ({"source": "evdev"}, "device is required"),
+        ({"source": "evdev"}, "device or match is required"),
         ({"colour": "red"}, "colour"),
     ],
     ids=["rating-above-5", "rating-above-scale", "evdev-without-device", "unknown-key"],
