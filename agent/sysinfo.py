@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import shutil
 from dataclasses import dataclass
@@ -83,12 +84,17 @@ class _Timex(ctypes.Structure):
     ]
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    # Looked up once: find_library runs `ldconfig -p`, a process per call.
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
 def read_clock_synced() -> bool | None:
     """Ask the kernel (read-only adjtimex); None where that is not possible."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         timex = _Timex()
-        state = libc.adjtimex(ctypes.byref(timex))
+        state = _libc().adjtimex(ctypes.byref(timex))
     except (OSError, AttributeError):
         return None
     if state < 0:
