@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from agent import __version__, systemd
 from agent.backoff import Backoff
+from agent.hotplug import HotPlug, udev_monitor
 from agent.link import Link
 from agent.outbox import Outbox, write_alarm
 from agent.sender import Sender
@@ -84,6 +85,9 @@ class NodeAgent:
             for d in self.drivers
         ]
         tasks.append(asyncio.create_task(self._tick_forever(), name="tick"))
+        tasks.append(asyncio.create_task(
+            HotPlug(self.drivers, self.record, udev_monitor()).run(), name="hotplug"
+        ))
         tasks.append(asyncio.create_task(self._report_health(), name="health"))
         watchdog = systemd.watchdog_period()
         if watchdog:

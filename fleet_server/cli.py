@@ -31,6 +31,10 @@ def main(argv: list[str], prog: str = "rpfleet server") -> int:
     run.add_argument("--password-file", type=Path, help="file holding the server's broker password")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
+    migrate = sub.add_parser("migrate", help="upgrade the database schema in place (to the newest)")
+    _db_option(migrate)
+    migrate.add_argument("--to", default="head", metavar="REVISION", help="default: the newest")
+
     summary = sub.add_parser("summary", help="taps stored and share satisfied, per site")
     _db_option(summary)
 
@@ -53,9 +57,20 @@ def main(argv: list[str], prog: str = "rpfleet server") -> int:
     if args.action == "run":
         return _run(settings, args.log_level)
 
+    from fleet_server import migrate as migrations
     from fleet_server import store, summary as views
 
-    engine = store.connect(settings.db_url)
+    if args.action == "migrate":
+        engine = store.engine_for(settings.db_url)
+        before = migrations.current(engine)
+        migrations.upgrade(engine, args.to)
+        print(f"database: revision {before or '(empty)'} -> {migrations.current(engine)}")
+        return 0
+    try:
+        engine = store.connect(settings.db_url)
+    except migrations.OutOfDate as exc:
+        print(f"rpfleet server: {exc}", file=sys.stderr)
+        return 1
     with engine.begin() as conn:
         if args.action == "summary":
             print(views.render(views.site_summaries(conn)))
@@ -106,11 +121,17 @@ def _settings(args: argparse.Namespace) -> Any:
 
 
 def _run(settings: Any, level: str) -> int:
+    from fleet_server.migrate import OutOfDate
     from fleet_server.service import FleetServer
 
     logging.basicConfig(level=level, format="%(asctime)s server %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    FleetServer(settings).serve(stop)
+    try:
+        server = FleetServer(settings)
+    except OutOfDate as exc:
+        print(f"rpfleet server: {exc}", file=sys.stderr)
+        return 1
+    server.serve(stop)
     return 0

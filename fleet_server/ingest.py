@@ -75,6 +75,8 @@ def event_rows(batch: EventBatch, received_at: datetime) -> list[dict[str, Any]]
                 "at": event.at,
                 "received_at": received_at,
                 "clock_synced": event.clock_synced,
+                "counter": getattr(event.detail, "counter", None),
+                "suspect": bool(tap.suspect) if tap else None,
                 "rating": tap.rating if tap else None,
                 "scale": tap.scale if tap else None,
                 "detail": event.detail.model_dump(mode="json", exclude_none=True),
@@ -201,6 +203,7 @@ class Ingest:
                     update["agent_version"] = message.agent_version
             elif isinstance(message, Health):
                 update["last_health"] = message.model_dump(mode="json", exclude_none=True)
+                update["last_health_at"] = received_at
             else:
                 log.debug("%s from %s is not handled yet", outcome.channel, outcome.node)
 

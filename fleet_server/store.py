@@ -10,67 +10,8 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-metadata = sa.MetaData()
-
-sites = sa.Table(
-    "sites",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-)
-
-nodes = sa.Table(
-    "nodes",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id"), nullable=True),
-    sa.Column("counter", sa.String(64), nullable=True),
-    sa.Column("state", sa.String(16), nullable=False, server_default="unknown"),
-    sa.Column("state_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("agent_version", sa.String(64), nullable=True),
-    sa.Column("last_health", sa.JSON, nullable=True),
-)
-
-events = sa.Table(
-    "events",
-    metadata,
-    sa.Column("pk", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("node_id", sa.String(64), nullable=False),
-    sa.Column("event_id", sa.String(32), nullable=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("clock_synced", sa.Boolean, nullable=True),
-    sa.Column("rating", sa.SmallInteger, nullable=True),
-    sa.Column("scale", sa.SmallInteger, nullable=True),
-    sa.Column("detail", sa.JSON, nullable=False),
-    sa.UniqueConstraint("node_id", "event_id", name="uq_events_node_event"),
-)
-
-ingest_errors = sa.Table(
-    "ingest_errors",
-    metadata,
-    sa.Column("node_id", sa.String(64), primary_key=True),
-    sa.Column("reason", sa.String(32), primary_key=True),
-    sa.Column("count", sa.BigInteger, nullable=False),
-    sa.Column("last_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("last_detail", sa.Text, nullable=True),
-)
-
-dead_letters = sa.Table(
-    "dead_letters",
-    metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("node_id", sa.String(64), nullable=False),
-    sa.Column("topic", sa.Text, nullable=False),
-    sa.Column("reason", sa.String(32), nullable=False),
-    sa.Column("detail", sa.Text, nullable=True),
-    sa.Column("payload", sa.LargeBinary, nullable=False),
-)
+from fleet_server import migrate
+from fleet_server.schema import dead_letters, events, ingest_errors, nodes, sites
 
 DEAD_LETTER_LIMIT = 1000
 UNKNOWN_NODE = "?"
@@ -90,8 +31,20 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def connect(url: str) -> sa.Engine:
-    """An engine for ``url`` with the schema in place (SQLite: WAL, foreign keys on)."""
+def connect(url: str, *, migrate_empty: bool = True) -> sa.Engine:
+    """An engine for ``url`` whose schema is current (SQLite: WAL).
+
+    An empty database is created; one at an older revision raises
+    migrate.OutOfDate naming the command that upgrades it.
+    """
+    engine = engine_for(url)
+    if migrate_empty:
+        migrate.require_head(engine)
+    return engine
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine for ``url``, schema untouched (SQLite: WAL, a busy timeout)."""
     engine = sa.create_engine(url)
     if engine.dialect.name == "sqlite":
 
@@ -103,7 +56,6 @@ def connect(url: str) -> sa.Engine:
             cursor.execute("PRAGMA busy_timeout=10000")
             cursor.close()
 
-    metadata.create_all(engine)
     return engine
 
 
@@ -116,11 +68,14 @@ def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
     """Insert events, ignoring ones already stored (same node and event id)."""
     if not rows:
         return 0
-    result = conn.execute(
-        _insert(conn, events).on_conflict_do_nothing(index_elements=["node_id", "event_id"]),
-        rows,
+    # RETURNING counts what was new on both backends (rowcount of a batched
+    # insert is not reliable on psycopg).
+    stmt = (
+        _insert(conn, events)
+        .on_conflict_do_nothing(index_elements=["node_id", "event_id"])
+        .returning(events.c.pk)
     )
-    return max(result.rowcount, 0)
+    return len(conn.execute(stmt, rows).all())
 
 
 def update_node(conn: sa.Connection, node: str, **values: Any) -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from fleet_server.satisfaction import satisfied_sql
-from fleet_server.store import events, ingest_errors, nodes, sites
+from fleet_server.schema import events, ingest_errors, nodes, sites
 
 UNASSIGNED = "(unassigned)"
 

@@ -15,6 +15,7 @@ import pytest
 
 from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker, new_password
 from provisioning.secret_files import write_secret
+from tests.databases import db_url, empty_db_url, postgres  # noqa: F401 - fixtures
 from tests.mqtt import Probe
 
 NODE_POOL = [f"t{n:02d}-node" for n in range(1, 41)]
@@ -24,6 +25,17 @@ _next_node = itertools.count()
 def pytest_configure(config: pytest.Config) -> None:
     if shutil.which("mosquitto") is None:
         raise pytest.UsageError("mosquitto is not installed: run `make test`, which installs it")
+
+
+@pytest.fixture(autouse=True)
+def no_real_udev(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process agents see a fake udev: a developer's own USB devices stay out of the tests.
+
+    (Agent processes started by tests use the real monitor, as on a node.)
+    """
+    from devices.hotplug.fake import FakeMonitor
+
+    monkeypatch.setattr("agent.node.udev_monitor", FakeMonitor)
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +56,13 @@ def new_node(broker: PrivateBroker) -> Callable[[], str]:
 
 
 @pytest.fixture
-def server(broker: PrivateBroker, tmp_path: Path):
-    """The fleet server, in process, on a throwaway SQLite file, connected."""
+def server(broker: PrivateBroker, tmp_path: Path, db_url: str):
+    """The fleet server, in process, on a throwaway store (SQLite, then PostgreSQL), connected."""
     from fleet_server.service import FleetServer
     from fleet_server.settings import ServerBroker, ServerSettings
 
     settings = ServerSettings(
-        db_url=f"sqlite:///{tmp_path / 'fleet.sqlite'}",
+        db_url=db_url,
         broker=ServerBroker(
             host=broker.host,
             port=broker.port,

@@ -1,8 +1,10 @@
-"""Rating pads: the citizen's satisfaction tap.
+"""Rating pads: the citizen's satisfaction tap (README.md beside this file).
 
-- `decoding`: pure key-event -> rating logic (key map, key-up/repeat, bounce);
+- `decoding`: pure key-event -> tap logic (key map, key-up/repeat, bounce);
+- `misuse`: pure burst and hammering judgement, attached to taps as ``suspect``;
+- `serial_protocol`: the serial pads' line protocol, pure bytes in and out;
 - `driver`: the `RatingPad` driver, adapter-agnostic;
-- `evdev_adapter`: the thin USB HID adapter (exclusive grab);
+- `evdev_adapter`, `serial_adapter`: the thin USB HID and serial adapters;
 - `fake`: a keypad in memory behind the same interface, for tests and the demo.
 """
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from devices.base import DeviceSlot, Record
 from devices.rating_pad.adapter import KeypadAdapter
 from devices.rating_pad.config import RatingPadConfig
-from devices.rating_pad.decoding import TapDecoder
+from devices.rating_pad.decoding import Tap, TapDecoder
 from rpfleet.protocol.messages import PeripheralHealth, RatingTap
 
 log = logging.getLogger(__name__)
@@ -17,6 +16,14 @@ REOPEN_DELAYS_S = (1, 2, 5, 10, 30)
 
 
 class RatingPad:
+    """Serves one pad: reopens it whenever it comes back, records each tap, then thanks.
+
+    A tap that cannot be recorded is not thanked; the pad serves on and its
+    health says so. A device that is absent or vanishes makes the pad
+    ``missing`` until it is back; any other error is a fault for the agent's
+    supervisor.
+    """
+
     kind = "rating-pad"
 
     def __init__(self, config: RatingPadConfig, adapter: KeypadAdapter, record: Record) -> None:
@@ -29,6 +36,8 @@ class RatingPad:
         self.taps = 0
 
     def health(self) -> PeripheralHealth:
+        if self._state.state == "ok":
+            return self._state.model_copy(update={"detail": self.adapter.describe()})
         return self._state
 
     def attach(self, devnode: str) -> None:
@@ -38,7 +47,8 @@ class RatingPad:
         self.slot.detach()
 
     async def run(self) -> None:
-        decoder = TapDecoder(self.config.keys, self.config.bounce)
+        # One decoder for the pad's whole run: a burst goes on counting across a replug.
+        decoder = TapDecoder(self.config.keys, self.config.bounce, self.config.misuse_limits())
         failures = 0
         while True:
             try:
@@ -48,7 +58,7 @@ class RatingPad:
                 async for event in self.adapter.events():
                     tap = decoder.feed(event)
                     if tap is not None:
-                        await self._take(tap.rating, tap.at)
+                        await self._take(tap)
                 self._set("missing", "device went away")
             except OSError as exc:
                 self._set("missing", str(exc))
@@ -62,17 +72,24 @@ class RatingPad:
             failures += 1
             await self.slot.wait_change(delay)
 
-    async def _take(self, rating: int, at) -> None:
+    async def _take(self, tap: Tap) -> None:
         detail = RatingTap(
-            pad=self.config.id, counter=self.config.counter, rating=rating, scale=self.config.scale
+            pad=self.config.id,
+            counter=self.config.counter,
+            rating=tap.rating,
+            scale=self.config.scale,
+            suspect=tap.suspect,
+            mono_ns=round(tap.mono * 1e9),
         )
         try:
-            await self._record(detail, at)
+            await self._record(detail, tap.at)
         except Exception as exc:  # noqa: BLE001 - whatever the store's failure, the pad serves on
             log.exception("pad %s: a tap could not be recorded", self.id)
             self._set("failed", f"last tap not recorded: {exc}")
             return
         self.taps += 1
+        if tap.suspect:
+            log.info("pad %s: rating %d stored as suspect (%s)", self.id, tap.rating, tap.suspect)
         self._set("ok")
         await self.adapter.thank()
 
@@ -83,12 +100,18 @@ class RatingPad:
 
 
 def build_rating_pad(config: RatingPadConfig, record: Record) -> RatingPad:
+    """The pad's driver with the adapter its ``source`` names; hardware libraries load only here."""
+    adapter: KeypadAdapter
     if config.source == "fake":
         from devices.rating_pad.fake import FakeKeypad
 
-        adapter: KeypadAdapter = FakeKeypad(config.keys, press_every_s=config.fake_press_every)
+        adapter = FakeKeypad(config.keys, press_every_s=config.fake_press_every)
+    elif config.source == "serial":
+        from devices.rating_pad.serial_adapter import SerialPad
+
+        adapter = SerialPad(config.baudrate)
     else:
         from devices.rating_pad.evdev_adapter import EvdevKeypad
 
-        adapter = EvdevKeypad()
+        adapter = EvdevKeypad(config.keys)
     return RatingPad(config, adapter, record)

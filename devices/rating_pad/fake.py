@@ -54,6 +54,9 @@ class FakeKeypad:
     async def thank(self) -> None:
         self.thanked += 1
 
+    def describe(self) -> str | None:
+        return None
+
     async def close(self) -> None:
         self.is_open = False
         presser, self._presser = self._presser, None

@@ -24,7 +24,7 @@ from pydantic import (
 from rpfleet.protocol.topics import NODE_ID_PATTERN, Channel
 
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 1
+SCHEMA_MINOR = 2
 SCHEMA_VERSION = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 MAX_BATCH = 500
@@ -132,6 +132,11 @@ class RatingTap(Part):
     scale: int = Field(ge=3, le=5)
     suspect: Text | None = None
     """Why the tap looks like misuse (a burst, a hammered button); stored all the same."""
+    mono_ns: int | None = Field(
+        default=None, ge=0,
+        description="The press on the node's monotonic clock, in ns since boot (1.2): intervals "
+        "between taps that hold even when the wall clock was wrong or jumped.",
+    )
 
     @model_validator(mode="after")
     def _rating_within_scale(self) -> "RatingTap":
@@ -141,12 +146,29 @@ class RatingTap(Part):
 
 
 class Scan(Part):
+    """A barcode or QR read: ``code`` exactly as the reader sent it, unless ``redacted``."""
+
     kind: Literal["scan"] = "scan"
     scanner: Name
     code: Annotated[str, StringConstraints(min_length=1, max_length=4096)]
     symbology: Name | None = None
     counter: Name | None = None
     partial: bool = False
+    code_kind: Name | None = Field(
+        default=None,
+        description="What the code is, from the scanner's classification table "
+        "(1.2): e.g. ihanoi-booking, dossier-receipt, citizen-id, unknown.",
+    )
+    fields: dict[Name, Text] | None = Field(
+        default=None,
+        description="The parts of the code its kind keeps (1.2). A name ending in `_hash` "
+        "holds a keyed hash (HMAC-SHA256 with the fleet's secret), never the clear value.",
+    )
+    redacted: bool = Field(
+        default=False,
+        description="True: the read held personal data (1.2); `code` is a placeholder and "
+        "the read itself was neither stored nor sent.",
+    )
 
 
 class PeripheralAttached(Part):

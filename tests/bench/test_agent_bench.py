@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from agent.outbox import Outbox
-from fleet_server.store import events as stored
+from fleet_server.schema import events as stored
 from provisioning.secret_files import write_secret
 from rpfleet import process
 from rpfleet.protocol.messages import RatingTap

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from fleet_server.store import dead_letters, events, ingest_errors, nodes
+from fleet_server.schema import dead_letters, events, ingest_errors, nodes
 
 
 def stored_events(server, node: str) -> list[sa.Row]:

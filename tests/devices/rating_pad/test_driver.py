@@ -1,7 +1,7 @@
 import asyncio
+import time
 
 import pytest
-from pydantic import ValidationError
 
 from devices.rating_pad import RatingPadConfig, build_rating_pad
 from devices.rating_pad.fake import FakeKeypad
@@ -93,26 +93,43 @@ async def test_fake_pad_presses_itself_when_asked():
     assert set(taps) <= {1, 2, 3, 4, 5}
 
 
-def test_fake_keypad_implements_the_adapter_interface():
+async def test_taps_carry_the_misuse_reason_and_the_monotonic_stamp():
+    details = []
+
+    async def record(detail, at):
+        details.append(detail)
+
+    before = time.monotonic_ns()
+    pad = build_rating_pad(fake_config(bounce=0), record)
+    task = asyncio.create_task(pad.run())
+    await wait_until(lambda: pad.health().state == "ok")
+    for _ in range(4):
+        pad.adapter.press("KEY_KP1")
+    await wait_until(lambda: len(details) == 4)
+    task.cancel()
+    after = time.monotonic_ns()
+
+    assert [d.suspect for d in details] == [None, None, None, "hammered: rating 1 pressed 4 times in 10s"]
+    stamps = [d.mono_ns for d in details]
+    assert stamps == sorted(stamps) and before <= stamps[0] and stamps[-1] <= after
+
+
+def test_every_adapter_implements_the_adapter_interface():
     from devices.rating_pad.adapter import KeypadAdapter
     from devices.rating_pad.evdev_adapter import EvdevKeypad
+    from devices.rating_pad.serial_adapter import SerialPad
 
     wanted = {n for n in dir(KeypadAdapter) if not n.startswith("_")}
-    assert wanted == {"open", "events", "thank", "close"}
-    for adapter in (FakeKeypad, EvdevKeypad):
+    assert wanted == {"open", "events", "thank", "close", "describe"}
+    for adapter in (FakeKeypad, EvdevKeypad, SerialPad):
         assert wanted <= set(dir(adapter)), adapter
 
 
 @pytest.mark.parametrize(
-    "overrides, message",
-    [
-        ({"keys": {"KEY_KP9": 9}}, "outside 1..5"),
-        ({"scale": 3, "keys": {"KEY_KP4": 4}}, "outside 1..3"),
-        ({"source": "evdev"}, "device or match is required"),
-        ({"colour": "red"}, "colour"),
-    ],
-    ids=["rating-above-5", "rating-above-scale", "evdev-without-device", "unknown-key"],
+    "source, adapter",
+    [("fake", "FakeKeypad"), ("evdev", "EvdevKeypad"), ("serial", "SerialPad")],
+    ids=["fake", "evdev", "serial"],
 )
-def test_bad_pad_config_is_refused_naming_the_problem(overrides, message):
-    with pytest.raises(ValidationError, match=message):
-        RatingPadConfig(id="pad", source=overrides.pop("source", "fake"), **overrides)
+def test_the_source_picks_the_adapter(source, adapter):
+    config = RatingPadConfig(id="pad", source=source, device="/dev/serial/by-id/x")
+    assert type(build_rating_pad(config, record=None).adapter).__name__ == adapter

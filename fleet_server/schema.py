@@ -1,0 +1,147 @@
+"""The server's tables (SQLAlchemy Core), as the newest migration leaves them.
+
+Migrations under `fleet_server/migrations/versions/` build exactly this; a
+test compares a migrated database with these definitions.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+"""An auto-incrementing key: BIGINT on PostgreSQL, INTEGER (the rowid) on SQLite."""
+
+When = sa.DateTime(timezone=True)
+
+# ---- registry -----------------------------------------------------------
+
+regions = sa.Table(
+    "regions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+)
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), nullable=True),
+    sa.Column("address", sa.String(300), nullable=True),
+)
+
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id"), primary_key=True),
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=True),
+)
+
+nodes = sa.Table(
+    "nodes",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id"), nullable=True),
+    sa.Column("counter", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False, server_default="unknown"),
+    sa.Column("state_at", When, nullable=True),
+    sa.Column("last_seen", When, nullable=True),
+    sa.Column("agent_version", sa.String(64), nullable=True),
+    sa.Column("last_health", sa.JSON, nullable=True),
+    sa.Column("last_health_at", When, nullable=True),
+)
+
+peripherals = sa.Table(
+    "peripherals",
+    metadata,
+    sa.Column("node_id", sa.String(64), sa.ForeignKey("nodes.id"), primary_key=True),
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("updated_at", When, nullable=False),
+)
+
+# ---- what nodes send ----------------------------------------------------
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True),
+    sa.Column("node_id", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("at", When, nullable=False),
+    sa.Column("received_at", When, nullable=False),
+    sa.Column("clock_synced", sa.Boolean, nullable=True),
+    sa.Column("counter", sa.String(64), nullable=True),
+    sa.Column("rating", sa.SmallInteger, nullable=True),
+    sa.Column("scale", sa.SmallInteger, nullable=True),
+    sa.Column("suspect", sa.Boolean, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.UniqueConstraint("node_id", "event_id", name="uq_events_node_event"),
+    sa.Index("ix_events_kind_at", "kind", "at"),
+)
+
+ingest_errors = sa.Table(
+    "ingest_errors",
+    metadata,
+    sa.Column("node_id", sa.String(64), primary_key=True),
+    sa.Column("reason", sa.String(32), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("last_at", When, nullable=False),
+    sa.Column("last_detail", sa.Text, nullable=True),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("at", When, nullable=False),
+    sa.Column("node_id", sa.String(64), nullable=False),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+)
+
+# ---- operations ---------------------------------------------------------
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    # What the alert is about: a node id, "node/peripheral", or a site id.
+    sa.Column("subject", sa.String(200), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("opened_at", When, nullable=False),
+    sa.Column("closed_at", When, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("node_id", sa.String(64), nullable=True),
+    sa.Column("site_id", sa.String(64), nullable=True),
+    sa.Index("ix_alerts_open", "kind", "subject", "closed_at"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("name", sa.String(100), nullable=False, unique=True),
+    sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("revoked_at", When, nullable=True),
+)
