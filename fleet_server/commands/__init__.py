@@ -1,0 +1,10 @@
+"""The `rpfleet server` subcommands, one module each.
+
+Each module has ``add(subparsers)``, which registers its parser(s) with
+``set_defaults(handler=...)``; a handler takes ``(args, settings)`` and
+returns the exit code. To add a command, write a module and list it here.
+"""
+
+from fleet_server.commands import registry, serve, summary
+
+MODULES = [serve, registry, summary]
