@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from devices.base import Driver, Record
 from devices.rating_pad import RatingPadConfig, build_rating_pad
+from devices.scanner import DocumentScannerConfig, ScannerConfig, build_document_scanner, build_scanner
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class DriverKind:
 
 KINDS: dict[str, DriverKind] = {
     "rating-pad": DriverKind(RatingPadConfig, build_rating_pad),
+    "scanner": DriverKind(ScannerConfig, build_scanner),
+    "document-scanner": DriverKind(DocumentScannerConfig, build_document_scanner),
 }
 
 _CONFIGS = tuple(kind.config for kind in KINDS.values())
