@@ -23,6 +23,7 @@ bench: $(VENV)/.installed
 
 schemas: $(VENV)/.installed
 	$(PY) -m rpfleet schema export docs/schemas
+	$(PY) -m rpfleet server openapi docs/openapi.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .benchmarks

@@ -69,7 +69,10 @@ class AgentSettings(BaseSettings):
     node_id: NodeId
     broker: BrokerSettings = BrokerSettings()
     state_dir: Path = Path("/var/lib/rpfleet")
-    health_interval: Duration = Field(default=30, ge=1)
+    health_interval: Duration = Field(
+        default=30, ge=1, le=30,
+        description="At most 30s: the server shows a node offline after 40s without a word.",
+    )
     ack_timeout: Duration = Field(default=15, ge=0.5)
     batch_size: int = Field(default=100, ge=1, le=500)
     live_slots: int = Field(

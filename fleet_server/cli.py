@@ -55,4 +55,7 @@ def _settings(args: argparse.Namespace) -> Any:
         overrides["db_url"] = args.db
     if broker:
         overrides["broker"] = settings.broker.model_copy(update=broker)
+    for option in ("http_host", "http_port"):
+        if getattr(args, option, None) is not None:
+            overrides[option] = getattr(args, option)
     return settings.model_copy(update=overrides)

@@ -13,12 +13,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import sqlalchemy as sa
 
-from fleet_server import store
+from fleet_server import presence_store, store
+from fleet_server.presence_store import StatusSeen
 from fleet_server.store import Rejection, utc_now
 from rpfleet.protocol import Channel, PayloadError, TopicError, decode, parse
 from rpfleet.protocol.messages import Ack, EventBatch, Health, Message, RatingTap, Status
@@ -72,7 +73,7 @@ def event_rows(batch: EventBatch, received_at: datetime) -> list[dict[str, Any]]
                 "event_id": event.id,
                 "seq": event.seq,
                 "kind": event.detail.kind,
-                "at": event.at,
+                "at": event.at.astimezone(timezone.utc),  # SQLite would drop the offset
                 "received_at": received_at,
                 "clock_synced": event.clock_synced,
                 "counter": getattr(event.detail, "counter", None),
@@ -126,19 +127,32 @@ class Ingest:
         publish_ack: Callable[[str, Ack], None],
         *,
         max_messages: int = 2000,
-        max_wait_s: float = 0.05,
+        max_bytes: int = 1_000_000,
+        max_wait_s: float = 0.0,
     ) -> None:
+        """``max_wait_s``: how long a group waits for more messages after its
+        first. 0: a group is what queued up while the previous one was being
+        committed, so a lone tap is stored at once and a busy server still
+        commits in large groups (a fixed 50 ms wait added up to 50 ms to every
+        tap at Hanoi's pace: docs/benchmarks.md).
+
+        ``max_bytes`` of payload (about 5,000 events) also ends a group: in a
+        reconnect storm 2,000 queued batches of 100 were otherwise one
+        transaction of 200,000 events, every ack waiting seconds for its end,
+        close to the agents' ack timeout (docs/benchmarks.md)."""
         self._engine = engine
         self._publish_ack = publish_ack
         self._max_messages = max_messages
+        self._max_bytes = max_bytes
         self._max_wait_s = max_wait_s
-        self._inbox: queue.Queue[tuple[str, bytes, datetime] | None] = queue.Queue()
+        self._inbox: queue.Queue[tuple[str, bytes, datetime, bool] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._quiet = _Quiet()
         self.stats = Stats()
 
-    def submit(self, topic: str, payload: bytes) -> None:
-        self._inbox.put((topic, payload, utc_now()))
+    def submit(self, topic: str, payload: bytes, retained: bool = False) -> None:
+        """Queue a received message; ``retained``: replayed by the broker on subscribe."""
+        self._inbox.put((topic, payload, utc_now(), retained))
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
@@ -157,9 +171,10 @@ class Ingest:
             if first is None:
                 return
             work = [first]
+            size = len(first[1])
             deadline = time.monotonic() + self._max_wait_s
             stopping = False
-            while len(work) < self._max_messages:
+            while len(work) < self._max_messages and size < self._max_bytes:
                 try:
                     item = self._inbox.get(timeout=max(0.0, deadline - time.monotonic()))
                 except queue.Empty:
@@ -168,6 +183,7 @@ class Ingest:
                     stopping = True
                     break
                 work.append(item)
+                size += len(item[1])
             try:
                 self.handle(work)
             except Exception:
@@ -177,28 +193,34 @@ class Ingest:
             if stopping:
                 return
 
-    def handle(self, work: list[tuple[str, bytes, datetime]]) -> None:
-        """Store one group of received messages in one transaction, then ack."""
+    def handle(self, work: list[tuple]) -> None:
+        """Store one group of received messages in one transaction, then ack.
+
+        Each item is ``(topic, payload, received_at[, retained])``.
+        """
         rows: list[dict[str, Any]] = []
         acks: list[tuple[str, Ack]] = []
         rejections: list[Rejection] = []
         node_updates: dict[str, dict[str, Any]] = {}
-        for topic, payload, received_at in work:
+        statuses: list[StatusSeen] = []  # presence: ordered by receive time, see fleet_server.presence
+        heard: dict[str, datetime] = {}
+        for topic, payload, received_at, *retained in work:
             outcome = classify(topic, payload)
             if isinstance(outcome, Rejection):
                 rejections.append(outcome)
                 continue
             update = node_updates.setdefault(outcome.node, {})
-            update["last_seen"] = received_at
             if isinstance(outcome, Cleared):
-                update.update(state="retired", state_at=received_at)
+                statuses.append(StatusSeen(outcome.node, "retired", received_at))
                 continue
             message = outcome.message
+            if not isinstance(message, Status):
+                heard[outcome.node] = max(received_at, heard.get(outcome.node, received_at))
             if isinstance(message, EventBatch):
                 rows.extend(event_rows(message, received_at))
                 acks.append((outcome.node, Ack(ids=[e.id for e in message.events])))
             elif isinstance(message, Status):
-                update.update(state=message.state, state_at=received_at)
+                statuses.append(StatusSeen(outcome.node, message.state, received_at, any(retained)))
                 if message.agent_version:
                     update["agent_version"] = message.agent_version
             elif isinstance(message, Health):
@@ -209,8 +231,12 @@ class Ingest:
 
         with self._engine.begin() as conn:
             new = store.insert_events(conn, rows)
+            store.update_nodes(conn, {node: u for node, u in node_updates.items() if u})
+            presence_store.record(conn, statuses, heard)
             for node, update in node_updates.items():
-                store.update_node(conn, node, **update)
+                if "last_health" in update:  # the newest health of this group
+                    store.sync_peripherals(conn, node, update["last_health"].get("peripherals", []),
+                                           update["last_health_at"])
             if rejections:
                 store.record_rejections(conn, rejections, utc_now())
                 store.prune_dead_letters(conn)

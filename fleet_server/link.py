@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from typing import Callable
 
@@ -22,7 +23,9 @@ SESSION_EXPIRY_S = 24 * 3600
 
 
 class ServerLink:
-    def __init__(self, broker: ServerBroker, on_message: Callable[[str, bytes], None]) -> None:
+    def __init__(self, broker: ServerBroker, on_message: Callable[[str, bytes, bool], None]) -> None:
+        """``on_message(topic, payload, retained)`` runs on paho's thread; ``retained`` is
+        true for a retained message replayed on subscribe, false for a live one."""
         self._broker = broker
         self._on_message = on_message
         self._client: mqtt.Client | None = None
@@ -36,7 +39,9 @@ class ServerLink:
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
-        client.on_message = lambda _c, _u, msg: self._on_message(msg.topic, bytes(msg.payload))
+        client.on_message = lambda _c, _u, msg: self._on_message(
+            msg.topic, bytes(msg.payload), bool(msg.retain)
+        )
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = SESSION_EXPIRY_S
         client.connect_async(b.host, b.port, keepalive=30, clean_start=False, properties=properties)
@@ -57,6 +62,11 @@ class ServerLink:
         if reason_code.is_failure:
             log.error("broker refused the server: %s", reason_code)
             return
+        sock = client.socket()
+        if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+            # paho leaves Nagle on: an ack written just after a PUBACK waited for
+            # the broker's delayed TCP ACK, ~40 ms a tap (docs/benchmarks.md).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         filter_ = fleet_up_filter(self._broker.shared_group)
         client.subscribe(filter_, qos=1)
         log.info("connected to %s:%d, subscribed to %s", self._broker.host, self._broker.port, filter_)

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
+from fleet_server.duty import Duties
 from fleet_server.ingest import Ingest
 from fleet_server.link import ServerLink
 from fleet_server.settings import ServerSettings
 from fleet_server.store import connect
 from rpfleet.protocol import Channel
+
+if TYPE_CHECKING:
+    from fleet_server.api.serving import HttpService
 
 log = logging.getLogger(__name__)
 
@@ -18,20 +23,43 @@ class FleetServer:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.engine = connect(settings.db_url)
-        self.link = ServerLink(settings.broker, on_message=lambda t, p: self.ingest.submit(t, p))
+        self.link = ServerLink(
+            settings.broker, on_message=lambda t, p, retained: self.ingest.submit(t, p, retained)
+        )
         self.ingest = Ingest(
             self.engine, publish_ack=lambda node, ack: self.link.publish(node, Channel.ACK, ack)
         )
+        self.http: HttpService | None = None
+        """The HTTP API once started; None while stopped or when http_port is 0."""
+        self.duties = Duties(
+            self.engine, settings.presence, settings.alerts, link_up=self.link.connected.is_set
+        )
+        """Presence sweep and alert rules, done by one worker of many (fleet_server.duty)."""
 
     def start(self) -> None:
+        """Bind the HTTP API first, so that a taken port fails before anything runs."""
+        if self.settings.http_port:
+            from fleet_server.api.app import create_app
+            from fleet_server.api.serving import HttpService
+
+            self.http = HttpService(
+                create_app(self.engine, lambda: self.ingest.stats),
+                self.settings.http_host, self.settings.http_port,
+            )
+            self.http.start()
         self.ingest.start()
         self.link.start()
+        self.duties.start()
 
     def stop(self) -> None:
         """Store and ack what arrived, then disconnect; safe to call twice.
 
         Whatever arrives during the flush is not acked, so its node sends it again.
         """
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
+        self.duties.stop()
         self.ingest.stop()
         self.link.stop()
         self.engine.dispose()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rpfleet.durations import Duration
 
 SERVER_USERNAME = "_fleet-server"
 
@@ -23,6 +25,57 @@ class ServerBroker(BaseModel):
     )
 
 
+class PresenceSettings(BaseModel):
+    """When a silent node is shown offline; the reasoning is in `fleet_server.presence`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    timeout: Duration = Field(
+        default=40, gt=0,
+        description="A node heard from longer ago than this is offline: the 30 s health "
+        "interval plus 10 s of slack (reasoning in fleet_server/presence.py).",
+    )
+    sweep_every: Duration = Field(default=2, gt=0, description="How often silent nodes are looked for.")
+
+
+class AlertSettings(BaseModel):
+    """Thresholds of the alert rules (`fleet_server.alerts`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every: Duration = Field(default=15, gt=0, description="How often the rules are evaluated.")
+    offline_after: Duration = Field(
+        default=120, ge=0, description="Offline this long before it alerts (a reboot does not)."
+    )
+    outbox_pending_max: int = Field(
+        default=500, ge=0, description="Unacked events above this, and growing, alert."
+    )
+    outbox_oldest_age_max: Duration = Field(
+        default=600, gt=0, description="An unacked event older than this alerts."
+    )
+    disk_free_min_mb: float = Field(default=200, ge=0)
+    disk_free_min_percent: float = Field(default=5, ge=0, le=100)
+    clock_grace: Duration = Field(
+        default=600, ge=0, description="Unsynchronised this long after boot before it alerts."
+    )
+    satisfaction_target: float = Field(default=0.90, gt=0, le=1, description="The city's target.")
+    satisfaction_min_ratings: int = Field(
+        default=10, ge=1, description="A site's day needs this many ratings before it can alert."
+    )
+    city_timezone: str = Field(default="Asia/Ho_Chi_Minh", description="Where a day starts.")
+
+    @field_validator("city_timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{name!r} is not a time zone (e.g. Asia/Ho_Chi_Minh)") from None
+        return name
+
+
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RPFLEET_SERVER_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -30,3 +83,9 @@ class ServerSettings(BaseSettings):
 
     db_url: str = "sqlite:///fleet.sqlite"
     broker: ServerBroker = ServerBroker()
+    http_host: str = Field(
+        default="127.0.0.1", description="Address of the HTTP API; loopback unless a proxy fronts it."
+    )
+    http_port: int = Field(default=8080, ge=0, le=65535, description="0: no HTTP API.")
+    presence: PresenceSettings = PresenceSettings()
+    alerts: AlertSettings = AlertSettings()

@@ -3,6 +3,7 @@ PostgreSQL, chosen by one URL."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from fleet_server import migrate
-from fleet_server.schema import dead_letters, events, ingest_errors, nodes, sites
+from fleet_server.schema import dead_letters, events, ingest_errors, nodes, peripherals, sites
 
 DEAD_LETTER_LIMIT = 1000
 UNKNOWN_NODE = "?"
@@ -65,23 +66,56 @@ def _insert(conn: sa.Connection, table: sa.Table) -> Any:
 
 
 def insert_events(conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert events, ignoring ones already stored (same node and event id)."""
+    """Insert events, ignoring ones already stored (same node and event id);
+    returns how many were new."""
     if not rows:
         return 0
-    # RETURNING counts what was new on both backends (rowcount of a batched
-    # insert is not reliable on psycopg).
-    stmt = (
-        _insert(conn, events)
-        .on_conflict_do_nothing(index_elements=["node_id", "event_id"])
-        .returning(events.c.pk)
+    # A plain executemany counted by rowcount (preserve_rowcount: sqlite3 and
+    # psycopg 3 both sum it over the rows). RETURNING made SQLAlchemy send one
+    # multi-row VALUES statement whose ~12 placeholders a row psycopg parses
+    # anew each time: 2-3x the CPU per event on PostgreSQL (docs/benchmarks.md).
+    stmt = _insert_events_stmt(conn.dialect.name)
+    new = conn.execution_options(preserve_rowcount=True).execute(stmt, rows).rowcount
+    if new < 0:  # a driver that does not say: count with RETURNING after all
+        return len(conn.execute(stmt.returning(events.c.pk), rows).all())
+    return new
+
+
+# Statements the ingest runs at every group commit are built once: building one
+# (excluded columns, cache key) cost more CPU than a small group's rows did.
+
+
+@functools.cache
+def _insert_events_stmt(dialect: str) -> Any:
+    insert = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert(events)
+    return insert.on_conflict_do_nothing(index_elements=["node_id", "event_id"])
+
+
+@functools.cache
+def _update_nodes_stmt(dialect: str, columns: tuple[str, ...]) -> Any:
+    insert = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert(nodes)
+    return insert.on_conflict_do_update(
+        index_elements=["id"], set_={c: insert.excluded[c] for c in columns}
     )
-    return len(conn.execute(stmt, rows).all())
 
 
 def update_node(conn: sa.Connection, node: str, **values: Any) -> None:
     """Create the node row if it is new, and set ``values`` on it."""
     stmt = _insert(conn, nodes).values(id=node, **values)
     conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=values))
+
+
+def update_nodes(conn: sa.Connection, updates: dict[str, dict[str, Any]]) -> None:
+    """`update_node` for many nodes: one executemany per set of columns.
+
+    Ingest touches every node it heard from in each group commit; one statement
+    built per node cost more CPU than storing the events (docs/benchmarks.md).
+    """
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for node, values in updates.items():
+        groups.setdefault(tuple(sorted(values)), []).append({**values, "id": node})
+    for columns, rows in groups.items():
+        conn.execute(_update_nodes_stmt(conn.dialect.name, columns), rows)
 
 
 def record_rejections(conn: sa.Connection, rejections: Iterable[Rejection], at: datetime) -> None:
@@ -121,3 +155,37 @@ def add_site(conn: sa.Connection, site_id: str, name: str, kind: str) -> None:
 
 def assign_node(conn: sa.Connection, node: str, site_id: str, counter: str | None) -> None:
     update_node(conn, node, site_id=site_id, counter=counter)
+
+
+def sync_peripherals(
+    conn: sa.Connection, node: str, reported: list[dict[str, Any]], at: datetime
+) -> None:
+    """Make the node's rows in `peripherals` what its latest health reports.
+
+    ``reported`` holds dicts with ``id``, ``kind``, ``state`` and ``detail``.
+    A row changes, and its ``updated_at`` moves to ``at``, only when its kind,
+    state or detail changes: ``updated_at`` says since when a peripheral is in
+    its state. A peripheral the health no longer lists is deleted: health lists
+    every configured peripheral (one that is unplugged stays listed, as
+    ``missing``), so an absent one was taken out of the node's config. The node
+    row must exist (`update_node` first).
+    """
+    if reported:
+        stmt = _insert(conn, peripherals)
+        changed = sa.or_(*(
+            peripherals.c[name].is_distinct_from(stmt.excluded[name])
+            for name in ("kind", "state", "detail")
+        ))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["node_id", "id"],
+                set_={name: stmt.excluded[name] for name in ("kind", "state", "detail", "updated_at")},
+                where=changed,
+            ),
+            [{"node_id": node, "updated_at": at, "detail": None, **p} for p in reported],
+        )
+    conn.execute(
+        peripherals.delete().where(
+            peripherals.c.node_id == node, peripherals.c.id.not_in([p["id"] for p in reported])
+        )
+    )

@@ -18,7 +18,7 @@ from provisioning.secret_files import write_secret
 from tests.databases import db_url, empty_db_url, postgres  # noqa: F401 - fixtures
 from tests.mqtt import Probe
 
-NODE_POOL = [f"t{n:02d}-node" for n in range(1, 41)]
+NODE_POOL = [f"t{n:03d}-node" for n in range(1, 301)]
 _next_node = itertools.count()
 
 
@@ -69,6 +69,7 @@ def server(broker: PrivateBroker, tmp_path: Path, db_url: str):
             password_file=write_secret(tmp_path / "server-pw", broker.users[SERVER_USERNAME]),
             client_id=f"server-{tmp_path.name}",
         ),
+        http_port=0,  # no HTTP API: tests that want one pick a free port (tests/fleet_server/api)
     )
     fleet = FleetServer(settings)
     fleet.start()

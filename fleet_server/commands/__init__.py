@@ -5,6 +5,7 @@ Each module has ``add(subparsers)``, which registers its parser(s) with
 returns the exit code. To add a command, write a module and list it here.
 """
 
-from fleet_server.commands import registry, serve, summary
+from fleet_server.commands import openapi, registry, report, serve, summary, tokens
+from fleet_server.commands import alerts, nodes, sites
 
-MODULES = [serve, registry, summary]
+MODULES = [serve, registry, sites, nodes, summary, report, tokens, openapi, alerts]

@@ -1,4 +1,4 @@
-"""`add-site`, `assign-node`: the registry by hand (see also `import-sites`)."""
+"""`add-site`, `assign-node`: the registry by hand (`import-sites` loads a whole file)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,10 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def _add_site(args: argparse.Namespace, settings: Any) -> int:
     from fleet_server import store
+    from fleet_server.registry import is_id
 
+    if not is_id(args.site_id):
+        return fail(f"{args.site_id!r} is not a site id: use lowercase a-z, 0-9 and '-'")
     engine = open_store(settings)
     if engine is None:
         return 1
@@ -37,6 +40,7 @@ def _add_site(args: argparse.Namespace, settings: Any) -> int:
 
 def _assign_node(args: argparse.Namespace, settings: Any) -> int:
     from fleet_server import store
+    from fleet_server.registry import placement_problem
     from rpfleet.protocol import TopicError, check_node_id
 
     try:
@@ -47,5 +51,7 @@ def _assign_node(args: argparse.Namespace, settings: Any) -> int:
     if engine is None:
         return 1
     with engine.begin() as conn:
-        store.assign_node(conn, args.node_id, args.site, args.counter)
-    return 0
+        problem = placement_problem(conn, args.site, args.counter)
+        if problem is None:
+            store.assign_node(conn, args.node_id, args.site, args.counter)
+    return fail(problem) if problem else 0

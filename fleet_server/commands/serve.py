@@ -18,6 +18,8 @@ def add(sub: argparse._SubParsersAction) -> None:
     run.add_argument("--broker-host")
     run.add_argument("--broker-port", type=int)
     run.add_argument("--password-file", type=Path, help="file holding the server's broker password")
+    run.add_argument("--http-host", help="address of the HTTP API (default 127.0.0.1)")
+    run.add_argument("--http-port", type=_port, help="port of the HTTP API (default 8080; 0: none)")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.set_defaults(handler=_run)
 
@@ -28,6 +30,7 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Any) -> int:
+    from fleet_server.api.serving import CannotListen
     from fleet_server.migrate import OutOfDate
     from fleet_server.service import FleetServer
 
@@ -41,8 +44,19 @@ def _run(args: argparse.Namespace, settings: Any) -> int:
     except OutOfDate as exc:
         fail(str(exc))
         return 1
-    server.serve(stop)
+    try:
+        server.serve(stop)
+    except CannotListen as exc:
+        fail(str(exc))
+        return 1
     return 0
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a TCP port (0 to 65535)")
+    return port
 
 
 def _migrate(args: argparse.Namespace, settings: Any) -> int:

@@ -1,6 +1,7 @@
-"""`rpfleet demo`: start a private Mosquitto, the fleet server on SQLite and
-simulated nodes at three sites whose fake rating pads are pressed at random;
-show a live summary until Ctrl-C or SIGTERM, then stop everything."""
+"""`rpfleet demo`: start a private Mosquitto, the fleet server on SQLite with the
+sample registry of Hanoi's sites, and simulated nodes at three of those sites
+whose fake rating pads are pressed at random; show a live summary per site and
+per region until Ctrl-C or SIGTERM, then stop everything."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fleet_server.summary import SiteSummary
 
 
 def main(argv: list[str], prog: str = "rpfleet demo") -> int:
@@ -28,7 +33,7 @@ def main(argv: list[str], prog: str = "rpfleet demo") -> int:
     args = parser.parse_args(argv)
 
     from fleet_server import store
-    from fleet_server.summary import ingest_error_counts, render, site_summaries
+    from fleet_server.summary import ingest_error_counts, site_summaries
     from rpfleet.demo.fleet import DemoFleet
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rpfleet-demo-"))
@@ -49,14 +54,16 @@ def main(argv: list[str], prog: str = "rpfleet demo") -> int:
         started = time.monotonic()
         while not stop.wait(args.refresh):
             with engine.connect() as conn:
-                table = render(site_summaries(conn))
+                table = _tables(site_summaries(conn))
                 errors = sum(ingest_error_counts(conn).values())
             dead = fleet.dead()
             print(
                 ("\x1b[H\x1b[2J" if live else "\n")
                 + f"{datetime.now():%H:%M:%S}  rpfleet demo — satisfaction taps stored\n"
                 + f"broker {fleet.broker.host}:{fleet.broker.port} · {len(fleet.agents)} nodes · "
-                + f"data in {workdir} · Ctrl-C to stop\n\n{table}\n"
+                + f"data in {workdir} · Ctrl-C to stop\n"
+                + f"HTTP API http://127.0.0.1:{fleet.http_port}/api/v1/ "
+                + f"(Bearer token in {fleet.api_token_file})\n\n{table}\n"
                 + f"refused payloads: {errors}"
                 + (f"\nstopped unexpectedly: {', '.join(dead)} (see {workdir})" if dead else ""),
                 flush=True,
@@ -69,9 +76,16 @@ def main(argv: list[str], prog: str = "rpfleet demo") -> int:
         if engine is not None:
             with engine.connect() as conn:
                 print(f"\nfinal count:\n"
-                      f"{render(site_summaries(conn))}", flush=True)
+                      f"{_tables(site_summaries(conn))}", flush=True)
             engine.dispose()
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
         print("rpfleet demo: stopped", flush=True)
     return 0
+
+
+def _tables(per_site: list[SiteSummary]) -> str:
+    """The per-site table, then the same taps added up per region."""
+    from fleet_server.summary import region_summaries, render
+
+    return f"{render(per_site)}\n\n{render(region_summaries(per_site), per='region')}"

@@ -1,32 +1,37 @@
 """The demo fleet: a private broker, the fleet server on SQLite and simulated nodes,
-each a real process, with fake rating pads behind the real driver interface."""
+each a real process, with fake rating pads behind the real driver interface.
+
+The database gets the sample registry of Hanoi (fleet_server/data/hanoi-sites.csv:
+12 branches, 632 sites); the nodes sit at three of its sites."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker, new_password
+from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker, free_port, new_password
 from provisioning.secret_files import write_secret
 from rpfleet import process
 
 
 @dataclass(frozen=True)
 class DemoSite:
+    """A site of the sample registry where the demo runs nodes, one per counter."""
+
     id: str
-    name: str
-    kind: str
     counters: tuple[str, ...]
 
 
 SITES = (
-    DemoSite("hk-tiep-nhan", "Điểm tiếp nhận Hoàn Kiếm", "reception", ("1", "2")),
-    DemoSite("bd-phuong", "Phường Ba Đình", "commune", ("1", "2")),
-    DemoSite("cg-buu-dien", "Bưu điện Cầu Giấy", "agency", ("1",)),
+    DemoSite("tn-hoan-kiem-1", ("1", "2")),  # Điểm tiếp nhận số 1 – Chi nhánh Hoàn Kiếm
+    DemoSite("phuong-ba-dinh", ("1", "2")),  # Phường Ba Đình
+    DemoSite("dl-phuong-cau-giay-1", ("1",)),  # Bưu cục Cầu Giấy
 )
+"""Five nodes in all: the demo machine may have two cores."""
 
 
 def node_id(site: DemoSite, counter: str) -> str:
@@ -65,6 +70,8 @@ class DemoFleet:
             node: new_password() for _, _, node in self.nodes
         }
         self.broker = PrivateBroker(workdir / "broker", self._passwords)
+        self.http_port = free_port()
+        self.api_token_file = workdir / "api-token"
         self.server: subprocess.Popen | None = None
         self.agents: dict[str, subprocess.Popen] = {}
 
@@ -74,11 +81,14 @@ class DemoFleet:
         self.server = self._spawn(
             "server",
             ["server", "run", "--db", self.db_url, "--broker-host", self.broker.host,
-             "--broker-port", str(self.broker.port),
+             "--broker-port", str(self.broker.port), "--http-port", str(self.http_port),
              "--password-file", str(write_secret(self.workdir / "server" / "password",
                                             self._passwords[SERVER_USERNAME]))],
             self.workdir / "server" / "server.log",
         )
+        # A node's first batch published before the server subscribes would
+        # wait for its ack timeout (15 s): start the nodes once it listens.
+        self._wait_for_log(self.workdir / "server" / "server.log", "subscribed to", self.server)
         for site, counter, node in self.nodes:
             home = self.workdir / "nodes" / node
             config = home / "agent.toml"
@@ -109,15 +119,33 @@ class DemoFleet:
         self.broker.stop()
 
     def _register(self) -> None:
-        from fleet_server import store
+        """Import the sample registry, then put each node at its site and counter."""
+        from fleet_server import registry, store
+        from fleet_server.api import tokens
+        from fleet_server.data import HANOI_SITES
+        from fleet_server.sites_csv import read_sites
 
+        sample = read_sites(HANOI_SITES.read_bytes())
+        if not sample.ok:
+            raise RuntimeError(f"{HANOI_SITES}: {sample.errors[0]}")
         engine = store.connect(self.db_url)
         with engine.begin() as conn:
-            for site in SITES:
-                store.add_site(conn, site.id, site.name, site.kind)
+            registry.import_sites(conn, sample.rows)
             for site, counter, node in self.nodes:
                 store.assign_node(conn, node, site.id, counter)
+            write_secret(self.api_token_file, tokens.create(conn, "demo"))
         engine.dispose()
+
+    @staticmethod
+    def _wait_for_log(log: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if log.exists() and text in log.read_text(encoding="utf-8", errors="replace"):
+                return
+            if proc.poll() is not None:
+                raise RuntimeError(f"the fleet server exited with {proc.returncode}; see {log}")
+            time.sleep(0.1)
+        raise RuntimeError(f"the fleet server did not start listening within {timeout:.0f}s; see {log}")
 
     def _spawn(self, name: str, args: list[str], log_file: Path) -> subprocess.Popen:
         log_file.parent.mkdir(parents=True, exist_ok=True)

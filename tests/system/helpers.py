@@ -36,8 +36,11 @@ def outbox_ids(state_dir: Path) -> list[str]:
     path = state_dir / "outbox.sqlite"
     if not path.exists():
         return []
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-        return [row[0] for row in db.execute("SELECT id FROM events ORDER BY seq")]
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return [row[0] for row in db.execute("SELECT id FROM events ORDER BY seq")]
+    except sqlite3.OperationalError:
+        return []  # the agent has created the file but not its table yet
 
 
 def stored_seqs(server, node: str) -> list[int]:

@@ -1,0 +1,267 @@
+"""The HTTP API: `create_app` builds the FastAPI application over a store.
+
+Access: every route needs an API token (``Authorization: Bearer <token>``,
+tokens from ``rpfleet server token create``), ``/healthz`` and ``/metrics``
+included, and a missing, unknown or revoked token gets 401. No route is open:
+
+- ``/healthz`` would be the usual exception, but nothing here needs it open.
+  The process's own liveness is supervised by systemd; a prober without a
+  token still learns that the server answers (it gets a 401, not a refused
+  connection), and one with a token learns that the store answers too.
+- ``/metrics`` takes the same token: Prometheus sends it with
+  ``authorization: {credentials_file: ...}`` in its scrape config. A second
+  listen address for metrics would be one more port to secure and document
+  for no gain, as both would stay on loopback or behind the same proxy.
+- FastAPI's interactive docs and its ``/openapi.json`` are switched off; the
+  document is committed as docs/openapi.json (see `fleet_server.api.openapi`).
+
+The token is checked against the store on every request, so a revocation
+counts from the next request on. Tokens are never logged: a refusal logs the
+path and, for a revoked token, the token's name.
+
+Routes are plain ``def`` functions: FastAPI runs them in its thread pool,
+where blocking SQLAlchemy calls belong.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from typing import Callable, Iterator
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fleet_server import reports
+from fleet_server.api import metrics, models, queries, tokens
+from fleet_server.ingest import Stats
+from rpfleet import __version__
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+DESCRIPTION = """\
+Every route, `/healthz` and `/metrics` included, needs an API token:
+`Authorization: Bearer <token>`, with a token made by
+`rpfleet server token create --name NAME`. A missing, unknown or revoked
+token gets 401. Lists are paged with `limit` (at most 1000) and `offset`;
+`total` says how many items match. See docs/http-api.md."""
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="ApiToken",
+    description="An API token made with `rpfleet server token create --name NAME`.",
+)
+
+REPORT_DAYS = 30
+"""The days a report covers when ``from`` is not given (as `rpfleet server report`)."""
+
+Limit = Query(
+    models.DEFAULT_PAGE, ge=1, le=models.MAX_PAGE, description="The most items to return."
+)
+Offset = Query(0, ge=0, description="How many matching items to skip (for the next page).")
+
+
+def _connection(request: Request) -> Iterator[sa.Connection]:
+    """One store connection per request, shared by the token check and the route."""
+    with request.app.state.engine.connect() as conn:
+        yield conn
+
+
+def _refuse(detail: str) -> HTTPException:
+    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_token(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    conn: sa.Connection = Depends(_connection),
+) -> str:
+    """The name of the request's active API token; raises 401 for anything else."""
+    if credentials is None:
+        log.info("refused %r: no bearer token", request.url.path)
+        raise _refuse("an API token is required: send 'Authorization: Bearer <token>'")
+    found = tokens.identify(conn, credentials.credentials)
+    if found is None or not found.active:
+        why = "unknown token" if found is None else f"revoked token {found.name!r}"
+        # %r: the path is the client's (node ids in it), so no forged log lines.
+        log.info("refused %r: %s", request.url.path, why)
+        raise _refuse("the API token is unknown or revoked")
+    return found.name
+
+
+def _not_found(what: str) -> HTTPException:
+    return HTTPException(404, detail=what)
+
+
+def _api_routes() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX)
+
+    @api.get("/nodes", response_model=models.NodePage, tags=["fleet"])
+    def list_nodes(
+        conn: sa.Connection = Depends(_connection),
+        site: str | None = Query(None, description="Only nodes assigned to this site id."),
+        state: str | None = Query(
+            None, description="Only nodes in this state: online, offline, unknown or retired."
+        ),
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> models.NodePage:
+        """Nodes ordered by id."""
+        return queries.node_page(conn, site=site, state=state, limit=limit, offset=offset)
+
+    @api.get(
+        "/nodes/{node_id}", response_model=models.NodeDetail, tags=["fleet"],
+        responses={404: {"model": models.Problem, "description": "No such node."}},
+    )
+    def get_node(node_id: str, conn: sa.Connection = Depends(_connection)) -> models.NodeDetail:
+        """One node with its peripherals, its last health report and its open alerts."""
+        found = queries.node_detail(conn, node_id)
+        if found is None:
+            raise _not_found(f"no node {node_id!r}: it is not registered and has never reported")
+        return found
+
+    @api.get("/sites", response_model=models.SitePage, tags=["fleet"])
+    def list_sites(
+        conn: sa.Connection = Depends(_connection),
+        region: str | None = Query(None, description="Only sites in this region id."),
+        kind: str | None = Query(
+            None, description="Only sites of this kind: reception, commune or agency."
+        ),
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> models.SitePage:
+        """Registered sites ordered by id, with how many of their nodes are online."""
+        return queries.site_page(conn, region=region, kind=kind, limit=limit, offset=offset)
+
+    @api.get(
+        "/sites/{site_id}", response_model=models.SiteDetail, tags=["fleet"],
+        responses={404: {"model": models.Problem, "description": "No such site."}},
+    )
+    def get_site(site_id: str, conn: sa.Connection = Depends(_connection)) -> models.SiteDetail:
+        """One site with its region, counters and nodes."""
+        found = queries.site_detail(conn, site_id)
+        if found is None:
+            raise _not_found(f"no site {site_id!r} is registered")
+        return found
+
+    @api.get("/alerts", response_model=models.AlertPage, tags=["alerts"])
+    def list_alerts(
+        conn: sa.Connection = Depends(_connection),
+        include_closed: bool = Query(
+            False, alias="all", description="Closed alerts too (the history), not only open ones."
+        ),
+        kind: str | None = Query(None, description="Only alerts of this kind."),
+        site: str | None = Query(None, description="Only alerts about this site id."),
+        node: str | None = Query(None, description="Only alerts about this node id."),
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> models.AlertPage:
+        """Alerts, newest first; open ones only unless ``all=true``."""
+        return queries.alert_page(
+            conn, include_closed=include_closed, kind=kind, site=site, node=node,
+            limit=limit, offset=offset,
+        )
+
+    @api.get("/events/summary", response_model=models.EventsSummary, tags=["satisfaction"])
+    def events_summary(
+        conn: sa.Connection = Depends(_connection), limit: int = Limit, offset: int = Offset
+    ) -> models.EventsSummary:
+        """Rating taps stored and the share satisfied, per site, with totals over all sites."""
+        return queries.events_summary(conn, limit=limit, offset=offset)
+
+    @api.get(
+        "/reports", response_model=models.SatisfactionReport, tags=["satisfaction"],
+        responses={
+            400: {"model": models.Problem, "description": "The range cannot be reported on."},
+            404: {"model": models.Problem, "description": "No such region, site or node."},
+        },
+    )
+    def satisfaction_report(
+        conn: sa.Connection = Depends(_connection),
+        first_day: date | None = Query(
+            None, alias="from",
+            description=f"First local (Hanoi) day; default {REPORT_DAYS} days up to `to`.",
+        ),
+        last_day: date | None = Query(
+            None, alias="to", description="Last local day, included; default today in Hanoi."
+        ),
+        by: reports.Period = Query(reports.Period.DAY, description="One trend point per period."),
+        group: reports.Grouping | None = Query(
+            None, description="Split by region, site, counter or node."
+        ),
+        region: str | None = Query(None, description="Only this region id."),
+        site: str | None = Query(None, description="Only this site id."),
+        counter: str | None = Query(
+            None, description="Only this counter id (within the sites chosen)."
+        ),
+        node: str | None = Query(None, description="Only this node id."),
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> models.SatisfactionReport:
+        """The share of satisfied ratings per period (and group), with 95 % Wilson intervals;
+        misuse-flagged taps are counted apart (fleet_server.reports)."""
+        last = last_day or datetime.now(reports.LOCAL_ZONE).date()
+        first = first_day or last - timedelta(days=REPORT_DAYS - 1)
+        try:
+            query = reports.ReportQuery(
+                first, last, by=by, group=group, region=region, site=site, counter=counter,
+                node=node,
+            )
+            if len(reports.periods(query)) > models.MAX_PAGE:
+                raise HTTPException(
+                    400, detail=f"the range holds more than {models.MAX_PAGE} {by.value}s: "
+                                "ask for a shorter range or longer periods",
+                )
+            return queries.satisfaction_report(conn, query, limit=limit, offset=offset)
+        except reports.ReportError as exc:
+            status = 404 if exc.field in ("region", "site", "node") else 400
+            raise HTTPException(status, detail=str(exc)) from None
+
+    return api
+
+
+def create_app(
+    engine: sa.Engine, ingest_stats_provider: Callable[[], Stats] | None = None
+) -> FastAPI:
+    """The HTTP API over ``engine`` (a store at the newest schema).
+
+    ``ingest_stats_provider`` returns this process's live ingest counters for
+    ``/metrics``; None where the API runs without an ingest. Building the app
+    touches neither the store nor the network.
+    """
+    app = FastAPI(
+        title="rpfleet fleet server",
+        version=__version__,
+        summary="Nodes, sites, alerts and citizens' satisfaction of the rpfleet fleet.",
+        description=DESCRIPTION,
+        dependencies=[Depends(require_token)],
+        responses={401: {"model": models.Problem, "description": "No valid API token."}},
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.engine = engine
+    app.state.ingest_stats = ingest_stats_provider
+    app.include_router(_api_routes())
+
+    @app.get("/healthz", response_model=models.Liveness, tags=["operations"])
+    def healthz(conn: sa.Connection = Depends(_connection)) -> models.Liveness:
+        """The server and its store answer."""
+        conn.execute(sa.select(1))
+        return models.Liveness()
+
+    @app.get(
+        "/metrics", tags=["operations"], response_class=Response,
+        responses={
+            200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format."}
+        },
+    )
+    def prometheus_metrics(request: Request) -> Response:
+        """Ingest counters of this process and fleet-wide gauges (see fleet_server.api.metrics)."""
+        body = metrics.scrape(request.app.state.engine, request.app.state.ingest_stats)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    return app

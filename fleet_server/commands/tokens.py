@@ -1,0 +1,81 @@
+"""`token create|list|revoke`: API tokens for the HTTP API.
+
+The token is printed once, by `create`, on stdout and nowhere else; the store
+keeps only its SHA-256 digest (see fleet_server.api.tokens), so a lost token
+is revoked and replaced, never recovered.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fleet_server.commands.common import db_option, fail, open_store
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    token = sub.add_parser("token", help="API tokens for the HTTP API: create, list, revoke")
+    actions = token.add_subparsers(dest="token_action", required=True, metavar="ACTION")
+
+    create = actions.add_parser("create", help="make a token and print it (once)")
+    db_option(create)
+    create.add_argument("--name", required=True, help="who or what uses it, e.g. prometheus")
+    create.set_defaults(handler=_create)
+
+    listing = actions.add_parser("list", help="names of the tokens, when made and revoked")
+    db_option(listing)
+    listing.set_defaults(handler=_list)
+
+    revoke = actions.add_parser("revoke", help="refuse a token from now on")
+    db_option(revoke)
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=_revoke)
+
+
+def _create(args: argparse.Namespace, settings: Any) -> int:
+    from fleet_server.api import tokens
+
+    engine = open_store(settings)
+    if engine is None:
+        return 1
+    try:
+        with engine.begin() as conn:
+            token = tokens.create(conn, args.name)
+    except tokens.TokenError as exc:
+        return fail(str(exc))
+    print(token)
+    return 0
+
+
+def _list(args: argparse.Namespace, settings: Any) -> int:
+    from fleet_server.api import tokens
+
+    engine = open_store(settings)
+    if engine is None:
+        return 1
+    with engine.connect() as conn:
+        found = tokens.listing(conn)
+    print(f"{'name':<32} {'created':<20} {'revoked':<20}")
+    for t in found:
+        revoked = _when(t.revoked_at) if t.revoked_at else "-"
+        print(f"{t.name:<32} {_when(t.created_at):<20} {revoked:<20}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace, settings: Any) -> int:
+    from fleet_server.api import tokens
+
+    engine = open_store(settings)
+    if engine is None:
+        return 1
+    try:
+        with engine.begin() as conn:
+            revoked = tokens.revoke(conn, args.name)
+    except tokens.TokenError as exc:
+        return fail(str(exc))
+    print(f"token {revoked.name!r} revoked at {_when(revoked.revoked_at)}")
+    return 0
+
+
+def _when(at: Any) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%SZ")
