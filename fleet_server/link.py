@@ -30,6 +30,7 @@ class ServerLink:
         self._on_message = on_message
         self._client: mqtt.Client | None = None
         self.connected = threading.Event()
+        self._filter = ""
 
     def start(self) -> None:
         b = self._broker
@@ -38,6 +39,7 @@ class ServerLink:
         client.username_pw_set(b.username, password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._connected
+        client.on_subscribe = self._subscribed
         client.on_disconnect = self._disconnected
         client.on_message = lambda _c, _u, msg: self._on_message(
             msg.topic, bytes(msg.payload), bool(msg.retain)
@@ -69,8 +71,16 @@ class ServerLink:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         filter_ = fleet_up_filter(self._broker.shared_group)
         client.subscribe(filter_, qos=1)
-        log.info("connected to %s:%d, subscribed to %s", self._broker.host, self._broker.port, filter_)
-        self.connected.set()
+        self._filter = filter_
+        log.info("connected to %s:%d", self._broker.host, self._broker.port)
+
+    def _subscribed(self, client, userdata, mid, reason_codes, properties) -> None:
+        # Connected means listening: only once the broker has granted the subscription.
+        if all(not code.is_failure for code in reason_codes):
+            log.info("subscribed to %s", self._filter)
+            self.connected.set()
+        else:
+            log.error("the broker refused the server's subscription: %s", reason_codes)
 
     def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
