@@ -72,3 +72,15 @@ class DeviceSlot:
         finally:
             self._changed.clear()
         return True
+
+
+class OnSlot:
+    """For drivers whose device lives in ``self.slot``: hot-plug attach/detach go to the slot."""
+
+    slot: DeviceSlot
+
+    def attach(self, devnode: str) -> None:
+        self.slot.attach(devnode)
+
+    def detach(self) -> None:
+        self.slot.detach()

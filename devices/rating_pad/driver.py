@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from devices.base import DeviceSlot, Record
+from devices.base import DeviceSlot, OnSlot, Record
 from devices.rating_pad.adapter import KeypadAdapter
 from devices.rating_pad.config import RatingPadConfig
 from devices.rating_pad.decoding import Tap, TapDecoder
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 REOPEN_DELAYS_S = (1, 2, 5, 10, 30)
 
 
-class RatingPad:
+class RatingPad(OnSlot):
     """Serves one pad: reopens it whenever it comes back, records each tap, then thanks.
 
     A tap that cannot be recorded is not thanked; the pad serves on and its
@@ -39,12 +39,6 @@ class RatingPad:
         if self._state.state == "ok":
             return self._state.model_copy(update={"detail": self.adapter.describe()})
         return self._state
-
-    def attach(self, devnode: str) -> None:
-        self.slot.attach(devnode)
-
-    def detach(self) -> None:
-        self.slot.detach()
 
     async def run(self) -> None:
         # One decoder for the pad's whole run: a burst goes on counting across a replug.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from devices.base import DeviceSlot, Record
+from devices.base import DeviceSlot, OnSlot, Record
 from devices.scanner.document import Assessment, UsbIdentity, assess
 from devices.scanner.document_config import DocumentScannerConfig
 from devices.scanner.sane import find_device, parse_device_list, probe_state
@@ -32,7 +32,7 @@ class SaneProbe(Protocol):
         """Open SANE device ``name`` without scanning: (exit code, stderr)."""
 
 
-class DocumentScanner:
+class DocumentScanner(OnSlot):
     kind = "document-scanner"
 
     def __init__(
@@ -51,12 +51,6 @@ class DocumentScanner:
 
     def health(self) -> PeripheralHealth:
         return self._state
-
-    def attach(self, devnode: str) -> None:
-        self.slot.attach(devnode)
-
-    def detach(self) -> None:
-        self.slot.detach()
 
     async def run(self) -> None:
         while True:

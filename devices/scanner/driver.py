@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from devices.base import DeviceSlot, Record
+from devices.base import DeviceSlot, OnSlot, Record
 from devices.scanner.adapter import Assembler, ReaderAdapter
 from devices.scanner.codes import Classified, CodeClassifier, shipped_kinds
 from devices.scanner.config import ScannerConfig
@@ -30,7 +30,7 @@ REOPEN_DELAYS_S = (1, 2, 5, 10, 30)
 MIN_SECRET_BYTES = 16
 
 
-class Scanner:
+class Scanner(OnSlot):
     kind = "scanner"
 
     def __init__(
@@ -56,12 +56,6 @@ class Scanner:
 
     def health(self) -> PeripheralHealth:
         return self._state
-
-    def attach(self, devnode: str) -> None:
-        self.slot.attach(devnode)
-
-    def detach(self) -> None:
-        self.slot.detach()
 
     async def run(self) -> None:
         self._classifier = self._load_classifier()
