@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from fleet_server.satisfaction import satisfied_sql, wilson_interval
+from fleet_server.satisfaction import UNASSIGNED, satisfied_sql, wilson_interval
 from fleet_server.schema import counters, events, nodes, regions, sites
 
 LOCAL_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -32,9 +32,6 @@ LOCAL_SHIFT = timedelta(hours=7)
 
 TARGET_SHARE = 0.90
 """The city's target: at least 90 % of ratings satisfied."""
-
-UNASSIGNED = "(unassigned)"
-"""Stands for the site (region, counter) of taps from nodes the registry does not place."""
 
 
 class Period(enum.StrEnum):

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+UNASSIGNED = "(unassigned)"
+"""Where taps of nodes the registry does not place are counted, in summaries and reports."""
+
 Z_95 = 1.959963984540054
 """The normal quantile of a two-sided 95 % interval."""
 

@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from fleet_server.satisfaction import satisfied_sql
+from fleet_server.satisfaction import UNASSIGNED, satisfied_sql
 from fleet_server.schema import events, ingest_errors, nodes, regions, sites
-
-UNASSIGNED = "(unassigned)"
 
 
 @dataclass(frozen=True)
