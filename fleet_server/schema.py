@@ -145,3 +145,60 @@ api_tokens = sa.Table(
     sa.Column("created_at", When, nullable=False),
     sa.Column("revoked_at", When, nullable=True),
 )
+
+# ---- identity: enrollment, certificates, handover ------------------------
+
+enrollment_codes = sa.Table(
+    "enrollment_codes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("node_id", sa.String(64), nullable=False),
+    sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id"), nullable=False),
+    sa.Column("counter", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("created_by", sa.String(100), nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("expires_at", When, nullable=False),
+    sa.Column("used_at", When, nullable=True),
+    sa.Column("used_from", sa.String(100), nullable=True),
+)
+
+node_certificates = sa.Table(
+    "node_certificates",
+    metadata,
+    sa.Column("serial", sa.String(40), primary_key=True),  # hex: up to 159 bits
+    sa.Column("node_id", sa.String(64), nullable=False, index=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("issued_at", When, nullable=False),
+    sa.Column("not_after", When, nullable=False),
+    sa.Column("how", sa.String(16), nullable=False),  # "enrolled" or "renewed"
+    sa.Column("revoked_at", When, nullable=True),
+    sa.Column("revoke_reason", sa.String(200), nullable=True),
+)
+
+enrollment_failures = sa.Table(
+    "enrollment_failures",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("at", When, nullable=False),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Index("ix_enrollment_failures_at", "at"),
+)
+
+handovers = sa.Table(
+    "handovers",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("handover_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("node_id", sa.String(64), nullable=False, index=True),
+    sa.Column("site_id", sa.String(64), nullable=True),
+    sa.Column("technician", sa.String(100), nullable=True),
+    sa.Column("started_at", When, nullable=False),
+    sa.Column("finished_at", When, nullable=False),
+    sa.Column("received_at", When, nullable=False),
+    sa.Column("passed", sa.Boolean, nullable=False),
+    sa.Column("results", sa.JSON, nullable=False),
+)
