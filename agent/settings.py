@@ -84,6 +84,11 @@ class AgentSettings(BaseSettings):
         description="Events held in memory while the disk refuses writes; beyond it taps are refused.",
     )
     log_format: Literal["logfmt", "text"] = "logfmt"
+    enrollment_url: str | None = Field(
+        default=None, pattern=r"^https://",
+        description="The fleet's enrollment endpoint; with broker TLS, the certificate is renewed there "
+        "before it expires.",
+    )
     peripherals: list[PeripheralConfig] = []  # type: ignore[valid-type]
 
     @field_validator("peripherals")

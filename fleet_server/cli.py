@@ -24,13 +24,13 @@ def main(argv: list[str], prog: str = "rpfleet server") -> int:
     for module in MODULES:
         module.add(sub)
     args = parser.parse_args(argv)
-    settings = _settings(args)
+    settings = settings_from(args)
     if settings is None:
         return 1
     return args.handler(args, settings)
 
 
-def _settings(args: argparse.Namespace) -> Any:
+def settings_from(args: argparse.Namespace) -> Any:
     """Settings from the environment, with the command line's --db and broker options on top."""
     from fleet_server.settings import ServerSettings
     from rpfleet.validation import error_lines
@@ -51,6 +51,8 @@ def _settings(args: argparse.Namespace) -> Any:
             print(f"rpfleet server: {line}", file=sys.stderr)
         return None
     overrides: dict[str, Any] = {}
+    if getattr(args, "pki", None):
+        overrides["enrollment"] = settings.enrollment.model_copy(update={"pki_dir": args.pki})
     if getattr(args, "db", None):
         overrides["db_url"] = args.db
     if broker:

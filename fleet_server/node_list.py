@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 import sqlalchemy as sa
 
 from fleet_server.schema import nodes, peripherals, sites
+from fleet_server.store import as_utc
 
 
 @dataclass(frozen=True)
@@ -49,11 +50,6 @@ def list_nodes(conn: sa.Connection, *, site: str | None = None,
                  tuple(attached.get(row.id, ())))
         for row in found
     ]
-
-
-def as_utc(at: datetime | None) -> datetime | None:
-    """A stored time as an aware UTC datetime (SQLite hands back naive ones; the store writes UTC)."""
-    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
 
 
 def ago(at: datetime | None, now: datetime) -> str:

@@ -31,6 +31,8 @@ class FleetServer:
         )
         self.http: HttpService | None = None
         """The HTTP API once started; None while stopped or when http_port is 0."""
+        self.enroll: HttpService | None = None
+        """The enrollment endpoint once started; None without a PKI dir or with port 0."""
         self.duties = Duties(
             self.engine, settings.presence, settings.alerts, link_up=self.link.connected.is_set
         )
@@ -47,6 +49,9 @@ class FleetServer:
                 self.settings.http_host, self.settings.http_port,
             )
             self.http.start()
+        if self.settings.enrollment.pki_dir and self.settings.enrollment.port:
+            self.enroll = self._enrollment_endpoint()
+            self.enroll.start()
         self.ingest.start()
         self.link.start()
         self.duties.start()
@@ -56,13 +61,36 @@ class FleetServer:
 
         Whatever arrives during the flush is not acked, so its node sends it again.
         """
-        if self.http is not None:
-            self.http.stop()
-            self.http = None
+        for service in (self.http, self.enroll):
+            if service is not None:
+                service.stop()
+        self.http = self.enroll = None
         self.duties.stop()
         self.ingest.stop()
         self.link.stop()
         self.engine.dispose()
+
+    def _enrollment_endpoint(self) -> "HttpService":
+        from fleet_server import enrollment
+        from fleet_server.api.enroll_app import create_enroll_app
+        from fleet_server.api.serving import HttpService
+        from provisioning.fleet_dir import FleetDir
+
+        settings = self.settings.enrollment
+        assert settings.pki_dir is not None
+        fleet = FleetDir(settings.pki_dir)
+        fleet.load_ca()  # a missing or unreadable PKI fails here, at start
+
+        def rewrite_crl() -> None:
+            with self.engine.begin() as conn:
+                fleet.write_crl(enrollment.revoked(conn))
+            log.info("CRL rewritten after a re-enrollment; the broker applies it when it reloads")
+
+        return HttpService(
+            create_enroll_app(self.engine, fleet, settings, on_revoked=rewrite_crl),
+            settings.host, settings.port,
+            tls=(fleet.server.cert, fleet.server.key), name="enrollment endpoint",
+        )
 
     def serve(self, stop: threading.Event) -> None:
         self.start()

@@ -32,6 +32,11 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(at: datetime | None) -> datetime | None:
+    """A stored time as an aware UTC datetime (SQLite hands back naive ones; the store writes UTC)."""
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+
+
 def connect(url: str, *, migrate_empty: bool = True) -> sa.Engine:
     """An engine for ``url`` whose schema is current (SQLite: WAL).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,10 +26,20 @@ class HttpService:
     kernel and answered as soon as uvicorn's loop runs.
     """
 
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    def __init__(
+        self,
+        app: FastAPI,
+        host: str,
+        port: int,
+        tls: tuple[Path, Path] | None = None,
+        name: str = "HTTP API",
+    ) -> None:
+        """``tls``: (certificate, key) files to serve HTTPS instead of HTTP."""
+        self.name = name
         self._app = app
         self._host = host
         self._port = port
+        self._tls = tls
         self._socket: socket.socket | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -45,7 +56,8 @@ class HttpService:
     def url(self) -> str:
         """The service's base URL, e.g. ``http://127.0.0.1:8080``."""
         host, port = self.address
-        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
     def start(self) -> None:
         """Bind ``host:port`` and serve from a thread; raises CannotListen if the bind fails."""
@@ -70,13 +82,15 @@ class HttpService:
             access_log=True,
             server_header=False,
             timeout_graceful_shutdown=5,
+            ssl_certfile=str(self._tls[0]) if self._tls else None,
+            ssl_keyfile=str(self._tls[1]) if self._tls else None,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [sock]}, name="http-api", daemon=True
+            target=self._server.run, kwargs={"sockets": [sock]}, name=self.name, daemon=True
         )
         self._thread.start()
-        log.info("HTTP API on %s", self.url)
+        log.info("%s on %s", self.name, self.url)
 
     def stop(self, timeout: float = 10) -> None:
         """Let requests in flight finish (up to 5 s), then close the socket."""

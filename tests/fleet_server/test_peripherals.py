@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from fleet_server import store
-from fleet_server.node_list import as_utc
+from fleet_server.store import as_utc
 from fleet_server.schema import peripherals
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
