@@ -26,6 +26,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                          formatter_class=argparse.RawDescriptionHelpFormatter)
     cmd.add_argument("code", help="the code, e.g. 7KQ2-MX4P-9HRT-W3ZC-A8NB (case and dashes do not matter)")
     cmd.add_argument("--server", required=True, help="the enrollment address, https://HOST:8443")
+    cmd.add_argument("--site", help="the site you are at, as on your work order: "
+                     "a code made for another site is then refused (recommended)")
     cmd.add_argument("--dir", type=Path, default=DEFAULT_DIR,
                      help=f"where the key and certificates go (default {DEFAULT_DIR})")
     cmd.add_argument("--config", type=Path, default=DEFAULT_CONFIG,
@@ -41,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from agent.identity import EnrollError, IdentityFiles, enroll
     from agent.initial_config import render_config
 
-    files = IdentityFiles(args.dir)
+    files = IdentityFiles.in_dir(args.dir)
     if not args.force and (files.key.exists() or args.config.exists()):
         return _fail(
             f"nút này đã được đăng ký ({files.key if files.key.exists() else args.config} đã có).",
@@ -49,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
             "to enroll it again, add --force (its old certificate is then revoked)",
         )
     try:
-        enrolled = enroll(args.code, args.server, files, hostname=socket.gethostname())
+        enrolled = enroll(
+            args.code, args.server, files, site=args.site, hostname=socket.gethostname()
+        )
     except EnrollError as exc:
         return _fail("đăng ký không thành công.", str(exc))
     text = render_config(enrolled, files, state_dir=args.state_dir, server_url=args.server.rstrip("/"))

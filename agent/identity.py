@@ -38,13 +38,19 @@ class EnrollError(RuntimeError):
 
 @dataclass(frozen=True)
 class IdentityFiles:
-    """Where the node keeps its identity (``/etc/rpfleet`` on a node)."""
+    """Where the node keeps its identity (``/etc/rpfleet/node.key`` and so on)."""
 
-    directory: Path
+    key: Path
+    cert: Path
+    ca: Path
 
-    key = property(lambda self: self.directory / "node.key")
-    cert = property(lambda self: self.directory / "node.crt")
-    ca = property(lambda self: self.directory / "ca.crt")
+    @classmethod
+    def in_dir(cls, directory: Path) -> "IdentityFiles":
+        return cls(directory / "node.key", directory / "node.crt", directory / "ca.crt")
+
+    @property
+    def directory(self) -> Path:
+        return self.key.parent
 
     commit = property(lambda self: self.directory / "identity.commit")
 
@@ -57,13 +63,15 @@ class IdentityFiles:
         interrupted replacement, so a key never ends up beside another key's
         certificate.
         """
-        self.directory.mkdir(parents=True, exist_ok=True)
+        for target in (self.key, self.cert, self.ca):
+            target.parent.mkdir(parents=True, exist_ok=True)
         for target, data, mode in (
             (self.key, pki.key_pem(key), 0o600),
             (self.cert, cert_pem, 0o644),
             *([(self.ca, ca_pem, 0o644)] if ca_pem is not None else []),
         ):
             _write_synced(_pending(target), data, mode)
+        self._sync_dirs()
         _write_synced(self.commit, b"", 0o600)
         _sync_dir(self.directory)
         self.finish_pending()
@@ -78,8 +86,13 @@ class IdentityFiles:
                     pending.replace(target)
                 else:
                     pending.unlink()
+        self._sync_dirs()
         self.commit.unlink(missing_ok=True)
         _sync_dir(self.directory)
+
+    def _sync_dirs(self) -> None:
+        for directory in {self.key.parent, self.cert.parent, self.ca.parent}:
+            _sync_dir(directory)
 
 
 def _pending(target: Path) -> Path:
@@ -112,7 +125,12 @@ def fetch_ca(server_url: str) -> bytes:
 
 
 def enroll(
-    code_text: str, server_url: str, files: IdentityFiles, *, hostname: str | None = None
+    code_text: str,
+    server_url: str,
+    files: IdentityFiles,
+    *,
+    site: str | None = None,
+    hostname: str | None = None,
 ) -> api.Enrollment:
     """Make a key, trade the code for a certificate, and store the identity in ``files``.
 
@@ -134,7 +152,9 @@ def enroll(
             "impostor: nothing was sent. Check the server address; if it is right, call IT support."
         )
     key = pki.new_key()
-    request = api.EnrollRequest(code=str(code), csr=pki.make_csr(key).decode("ascii"), hostname=hostname)
+    request = api.EnrollRequest(
+        code=str(code), csr=pki.make_csr(key).decode("ascii"), site=site, hostname=hostname
+    )
     answer = _post(server_url + api.ENROLL_PATH, request, api.Enrollment, ca_pem)
     cert = _check_certificate(answer.certificate, ca_cert, key, answer.node_id)
     files.write(key=key, cert_pem=pki.cert_pem(cert), ca_pem=ca_pem)

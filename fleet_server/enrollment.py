@@ -142,13 +142,15 @@ def redeem(
     *,
     code_text: str,
     csr_pem: str,
+    site: str | None = None,
     now: dt.datetime | None = None,
 ) -> Enrolled:
     """Trade a code and a CSR for the node's certificate; raises Refused.
 
     A node enrolled again (a wiped disk, a replaced board) keeps its node id and
     gets a new certificate; every earlier certificate of it is revoked, and the
-    caller rewrites the CRL.
+    caller rewrites the CRL. ``site``, when the technician gives it, must be the
+    code's site: a code read out for another site is refused and stays unused.
     """
     now = now or store.utc_now()
     try:
@@ -166,6 +168,8 @@ def redeem(
         raise Refused("used", "this code has been used already; ask for a new one")
     if store.as_utc(row.expires_at) <= now:
         raise Refused("expired", "this code has expired; ask for a new one")
+    if site is not None and site != row.site_id:
+        raise Refused("wrong_site", f"this code is for another site, not {site!r}; check the code")
     try:
         public_key = pki.csr_public_key(csr_pem)
     except pki.PkiError as exc:
@@ -179,7 +183,7 @@ def redeem(
         raise Refused("used", "this code has been used already; ask for a new one")
     replaced = revoke_certificates(conn, row.node_id, "replaced by a new enrollment", now)
     cert = fleet.sign(public_key, row.node_id, now=now)
-    _record_certificate(conn, row.node_id, cert, "enrolled", now)
+    record_certificate(conn, row.node_id, cert, "enrolled", now)
     _place(conn, row.node_id, row.site_id, row.counter)
     log.info("node %s enrolled at site=%s counter=%s (certificate %x, %d earlier revoked)",
              row.node_id, row.site_id, row.counter, cert.serial_number, replaced)
@@ -240,7 +244,7 @@ def renew(
         raise Refused("revoked", "this certificate is revoked or unknown; enroll the node again")
     node_id = known.node_id
     cert = fleet.sign(new_key, node_id, now=now)
-    _record_certificate(conn, node_id, cert, "renewed", now)
+    record_certificate(conn, node_id, cert, "renewed", now)
     log.info("node %s renewed its certificate (%s -> %x)", node_id, serial, cert.serial_number)
     return pki.cert_pem(cert)
 
@@ -272,7 +276,7 @@ def certificates(conn: sa.Connection, node_id: str | None = None) -> list[Any]:
     return list(conn.execute(query))
 
 
-def _record_certificate(
+def record_certificate(
     conn: sa.Connection, node_id: str, cert: x509.Certificate, how: str, now: dt.datetime
 ) -> None:
     conn.execute(

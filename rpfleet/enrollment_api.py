@@ -28,6 +28,10 @@ class _Model(BaseModel):
 class EnrollRequest(_Model):
     code: str = Field(max_length=64, description="The one-time code, as the technician typed it.")
     csr: str = Field(max_length=MAX_PEM, description="PEM CSR made with the node's own key.")
+    site: str | None = Field(
+        default=None, max_length=64,
+        description="Where the technician says they are; a code made for another site is refused.",
+    )
     hostname: str | None = Field(default=None, max_length=255, description="For the record.")
 
 

@@ -56,7 +56,9 @@ def create_enroll_app(
         try:
             with engine.begin() as conn:
                 enrollment.check_rate(conn, source, settings)
-                done = enrollment.redeem(conn, fleet, code_text=body.code, csr_pem=body.csr)
+                done = enrollment.redeem(
+                    conn, fleet, code_text=body.code, csr_pem=body.csr, site=body.site
+                )
         except enrollment.Refused as refused:
             return refuse(source, refused)
         if done.replaced:
