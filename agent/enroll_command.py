@@ -16,8 +16,10 @@ from pydantic import ValidationError
 from agent.settings import DEFAULT_CONFIG, load_settings
 from rpfleet.validation import error_lines
 
-DEFAULT_DIR = Path("/etc/rpfleet")
 DEFAULT_STATE = Path("/var/lib/rpfleet")
+DEFAULT_DIR = DEFAULT_STATE / "identity"
+"""In the agent's state directory, the one place its sandbox lets it write: it renews them itself."""
+AGENT_USER = "rpfleet"
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {line}", file=sys.stderr)
         return _fail("cấu hình ban đầu không hợp lệ.", f"kept for inspection in {staged}")
     os.replace(staged, args.config)
+    _give_to_agent(files)
     print(
         f"Đã đăng ký: nút {enrolled.node_id}, điểm {enrolled.site_id}, quầy {enrolled.counter}.\n"
         f"Enrolled: node {enrolled.node_id} at site {enrolled.site_id}, counter {enrolled.counter} "
@@ -77,6 +80,20 @@ def run(args: argparse.Namespace) -> int:
         "Tiếp theo / next: rpfleet agent self-test, then: systemctl enable --now rpfleet-agent"
     )
     return 0
+
+
+def _give_to_agent(files) -> None:
+    """Run as root (as a technician does), hand the identity to the agent's user, which renews it."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return
+    try:
+        user = pwd.getpwnam(AGENT_USER)
+    except KeyError:
+        return
+    for path in (files.directory, files.key, files.cert, files.ca):
+        os.chown(path, user.pw_uid, user.pw_gid)
 
 
 def _fail(vietnamese: str, english: str) -> int:

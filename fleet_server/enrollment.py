@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from fleet_server import store
-from fleet_server.node_kinds import initial_peripherals, node_kinds
+from fleet_server.node_kinds import NodeKinds, initial_peripherals, load_node_kinds
 from fleet_server.registry import placement_problem
 from fleet_server.schema import enrollment_codes, enrollment_failures, node_certificates, nodes
 from fleet_server.settings import EnrollmentSettings
@@ -94,12 +94,14 @@ def create_code(
     created_by: str,
     ttl: dt.timedelta,
     node_id: str | None = None,
+    kinds: NodeKinds | None = None,
     now: dt.datetime | None = None,
 ) -> NewCode:
     """A new single-use code for the node at ``site_id``/``counter``; BadRequest if it cannot be."""
     now = now or store.utc_now()
-    if kind not in node_kinds():
-        raise BadRequest(f"no node kind {kind!r} (kinds: {', '.join(node_kinds())})")
+    kinds = kinds if kinds is not None else load_node_kinds()
+    if kind not in kinds:
+        raise BadRequest(f"no node kind {kind!r} (kinds: {', '.join(kinds)})")
     problem = placement_problem(conn, site_id, counter)
     if problem:
         raise BadRequest(problem)
@@ -143,6 +145,7 @@ def redeem(
     code_text: str,
     csr_pem: str,
     site: str | None = None,
+    kinds: NodeKinds | None = None,
     now: dt.datetime | None = None,
 ) -> Enrolled:
     """Trade a code and a CSR for the node's certificate; raises Refused.
@@ -190,7 +193,9 @@ def redeem(
     return Enrolled(
         node_id=row.node_id, site_id=row.site_id, counter=row.counter, kind=row.kind,
         certificate=pki.cert_pem(cert), replaced=replaced,
-        peripherals=initial_peripherals(row.kind, row.counter),
+        peripherals=initial_peripherals(
+            kinds if kinds is not None else load_node_kinds(), row.kind, row.counter
+        ),
     )
 
 

@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from fleet_server import enrollment
+from fleet_server.node_kinds import load_node_kinds
 from fleet_server.settings import EnrollmentSettings
 from provisioning.fleet_dir import FleetDir
 from rpfleet import enrollment_api as api
@@ -36,6 +37,7 @@ def create_enroll_app(
         title="rpfleet enrollment", docs_url=None, redoc_url=None, openapi_url=None
     )
     ca_pem = fleet.ca_cert.read_text(encoding="ascii")
+    kinds = load_node_kinds(settings.kinds_file)
 
     def refuse(source: str, refused: enrollment.Refused) -> JSONResponse:
         if refused.reason == "rate_limited":  # not recorded: a flood must not grow the table
@@ -57,7 +59,7 @@ def create_enroll_app(
             with engine.begin() as conn:
                 enrollment.check_rate(conn, source, settings)
                 done = enrollment.redeem(
-                    conn, fleet, code_text=body.code, csr_pem=body.csr, site=body.site
+                    conn, fleet, code_text=body.code, csr_pem=body.csr, site=body.site, kinds=kinds
                 )
         except enrollment.Refused as refused:
             return refuse(source, refused)

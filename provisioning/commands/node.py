@@ -83,6 +83,7 @@ def _open(args: argparse.Namespace) -> tuple[Any, Any, Any] | None:
 
 def _add(args: argparse.Namespace) -> int:
     from fleet_server import enrollment
+    from fleet_server.node_kinds import load_node_kinds
     from rpfleet.durations import parse_duration
 
     opened = _open(args)
@@ -95,12 +96,13 @@ def _add(args: argparse.Namespace) -> int:
         return _fail(f"--valid: {exc}")
     by = args.by or os.environ.get("SUDO_USER") or getpass.getuser()
     try:
+        kinds = load_node_kinds(settings.enrollment.kinds_file)
         with engine.begin() as conn:
             made = enrollment.create_code(
                 conn, fleet, site_id=args.site, counter=args.counter, kind=args.kind,
-                created_by=by, ttl=ttl, node_id=args.node_id,
+                created_by=by, ttl=ttl, node_id=args.node_id, kinds=kinds,
             )
-    except enrollment.BadRequest as exc:
+    except (enrollment.BadRequest, ValueError, OSError) as exc:
         return _fail(str(exc))
     url = args.server_url or _default_url(settings.enrollment)
     until = made.expires_at.astimezone(_city_zone(settings)).strftime("%Y-%m-%d %H:%M")
