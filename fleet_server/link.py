@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 from typing import Callable
 
@@ -37,6 +38,12 @@ class ServerLink:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=b.client_id, protocol=mqtt.MQTTv5)
         password = b.password_file.read_text(encoding="utf-8").strip() if b.password_file else None
         client.username_pw_set(b.username, password)
+        if b.tls is not None:
+            # Hostname checking stays on: the broker's certificate names the host dialled.
+            client.tls_set(
+                ca_certs=str(b.tls.ca_file), certfile=str(b.tls.cert_file),
+                keyfile=str(b.tls.key_file), tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._connected
         client.on_subscribe = self._subscribed

@@ -12,6 +12,19 @@ from rpfleet.durations import Duration
 SERVER_USERNAME = "_fleet-server"
 
 
+class ServerTls(BaseModel):
+    """Mutual TLS to the broker: the fleet CA, and the server's certificate and key.
+
+    The broker takes the certificate's CN (``_fleet-server``) as the username.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
 class ServerBroker(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -19,6 +32,9 @@ class ServerBroker(BaseModel):
     port: int = Field(default=1883, ge=1, le=65535)
     username: str = SERVER_USERNAME
     password_file: Path | None = None
+    tls: ServerTls | None = Field(
+        default=None, description="Certificates for the broker's TLS listener; unset: plain TCP."
+    )
     client_id: str = Field(default="rpfleet-server", description="One per server worker.")
     shared_group: str | None = Field(
         default=None, description="MQTT 5 shared-subscription group, to run several workers."
@@ -76,6 +92,35 @@ class AlertSettings(BaseModel):
         return name
 
 
+class EnrollmentSettings(BaseModel):
+    """The enrollment endpoint (HTTPS) where new nodes trade a one-time code for a certificate."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    pki_dir: Path | None = Field(
+        default=None, description="The fleet PKI made by `rpfleet provision init`; unset: no enrollment."
+    )
+    host: str = Field(default="0.0.0.0", description="Nodes must reach it: every interface by default.")
+    port: int = Field(default=8443, ge=0, le=65535, description="0: no enrollment endpoint.")
+    node_broker_host: str = Field(
+        default="localhost", description="The broker address given to nodes (as they must dial it)."
+    )
+    node_broker_port: int = Field(default=8883, ge=1, le=65535)
+    kinds_file: Path | None = Field(
+        default=None, description="Node kinds and their first peripherals; unset: the shipped "
+        "fleet_server/data/node-kinds.toml.",
+    )
+    code_ttl: Duration = Field(default=24 * 3600, gt=0, description="How long a code stays usable.")
+    failure_window: Duration = Field(default=600, gt=0, description="Failed attempts count this long.")
+    max_failures: int = Field(
+        default=10, ge=1, description="Failed attempts from one address in the window before it is refused."
+    )
+    fleet_max_failures: int = Field(
+        default=200, ge=1, description="Failed attempts from all addresses in the window before every "
+        "attempt is refused (a guessing campaign from many addresses).",
+    )
+
+
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RPFLEET_SERVER_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -89,3 +134,4 @@ class ServerSettings(BaseSettings):
     http_port: int = Field(default=8080, ge=0, le=65535, description="0: no HTTP API.")
     presence: PresenceSettings = PresenceSettings()
     alerts: AlertSettings = AlertSettings()
+    enrollment: EnrollmentSettings = EnrollmentSettings()

@@ -122,6 +122,7 @@ class FleetDir:
         ca_cert, ca_key = self.load_ca()
         tmp = self.crl.with_suffix(".tmp")
         tmp.write_bytes(pki.make_crl(ca_cert, ca_key, revoked))
+        tmp.chmod(0o644)  # the broker re-reads it as its own user, whatever our umask
         tmp.replace(self.crl)
 
     def _issue_to(

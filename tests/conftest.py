@@ -1,6 +1,11 @@
 """Fixtures that start real services: a private Mosquitto per test session on a
 free port with generated config (never the machine's broker on 1883), a
-throwaway SQLite store and an in-process fleet server per test."""
+throwaway SQLite store and an in-process fleet server per test.
+
+The session broker speaks mutual TLS only, with a fleet PKI of its own made for
+the session: every client shows a certificate whose CN is its username
+(`broker.tls_for(user)`), and checks the broker's against 127.0.0.1.
+The password path (the demo's broker) is tested on brokers of its own."""
 
 from __future__ import annotations
 
@@ -8,15 +13,17 @@ import itertools
 import shutil
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker, new_password
-from provisioning.secret_files import write_secret
+from provisioning.fleet_dir import FleetDir
+from provisioning.mosquitto import SERVER_USERNAME, ClientTls, PrivateBroker
 from tests.databases import db_url, empty_db_url, postgres  # noqa: F401 - fixtures
-from tests.mqtt import Probe
+from tests.mqtt import Probe, TlsFiles
+from tests.servers import server_broker
 
 NODE_POOL = [f"t{n:03d}-node" for n in range(1, 301)]
 _next_node = itertools.count()
@@ -38,11 +45,52 @@ def no_real_udev(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("agent.node.udev_monitor", FakeMonitor)
 
 
+def tls_broker(workdir: Path) -> PrivateBroker:
+    """A private broker (not started) with a new fleet PKI under ``workdir``: mutual TLS only."""
+    return PrivateBroker(workdir / "broker", fleet=FleetDir.create(workdir / "pki"))
+
+
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
-    users = {SERVER_USERNAME: new_password()} | {node: new_password() for node in NODE_POOL}
-    with PrivateBroker(tmp_path_factory.mktemp("broker"), users) as running:
+    with tls_broker(tmp_path_factory.mktemp("mqtt")) as running:
+        for user in [SERVER_USERNAME, *NODE_POOL]:
+            running.tls_for(user)
         yield running
+
+
+def agent_tls(broker: PrivateBroker, node: str):
+    """The agent's `TlsSettings` for ``node`` on ``broker``."""
+    from agent.settings import TlsSettings
+
+    return TlsSettings(**asdict(broker.tls_for(node)))
+
+
+def agent_toml(broker: PrivateBroker, node: str, state_dir: Path, *, port: int | None = None,
+               press_every_s: float | None = None) -> str:
+    """The TOML config of an agent process with one fake pad, connecting with its certificate
+    (to ``port`` if given: a relay in front of the broker)."""
+    tls = broker.tls_for(node)
+    presses = f"fake_press_every = {press_every_s}\n" if press_every_s else ""
+    return f"""\
+node_id = "{node}"
+state_dir = "{state_dir}"
+health_interval = "5s"
+
+[broker]
+host = "{broker.host}"
+port = {port or broker.port}
+
+[broker.tls]
+ca_file = "{tls.ca_file}"
+cert_file = "{tls.cert_file}"
+key_file = "{tls.key_file}"
+
+[[peripherals]]
+kind = "rating-pad"
+id = "pad-5"
+counter = "5"
+source = "fake"
+{presses}"""
 
 
 @pytest.fixture
@@ -59,16 +107,11 @@ def new_node(broker: PrivateBroker) -> Callable[[], str]:
 def server(broker: PrivateBroker, tmp_path: Path, db_url: str):
     """The fleet server, in process, on a throwaway store (SQLite, then PostgreSQL), connected."""
     from fleet_server.service import FleetServer
-    from fleet_server.settings import ServerBroker, ServerSettings
+    from fleet_server.settings import ServerSettings
 
     settings = ServerSettings(
         db_url=db_url,
-        broker=ServerBroker(
-            host=broker.host,
-            port=broker.port,
-            password_file=write_secret(tmp_path / "server-pw", broker.users[SERVER_USERNAME]),
-            client_id=f"server-{tmp_path.name}",
-        ),
+        broker=server_broker(broker, client_id=f"server-{tmp_path.name}"),
         http_port=0,  # no HTTP API: tests that want one pick a free port (tests/fleet_server/api)
     )
     fleet = FleetServer(settings)
@@ -80,13 +123,16 @@ def server(broker: PrivateBroker, tmp_path: Path, db_url: str):
 
 @pytest.fixture
 def probe(broker: PrivateBroker) -> Callable[..., Probe]:
-    """Connects independent MQTT clients as the given user; closed after the test."""
+    """Connects independent MQTT clients with the certificate of the given user
+    (None: TLS without a client certificate), or with the ``tls`` given; closed
+    after the test. Raises ConnectionRefusedError when the broker refuses."""
     opened: list[Probe] = []
 
-    def connect(user: str | None, password: str | None = None, **kwargs) -> Probe:
-        if user is not None and password is None:
-            password = broker.users[user]
-        client = Probe(broker.host, broker.port, user, password, **kwargs).connect()
+    def connect(user: str | None, *, tls: TlsFiles | ClientTls | None = None, **kwargs) -> Probe:
+        if tls is None:
+            tls = broker.tls_for(user) if user else TlsFiles(broker.fleet.ca_cert)
+        client = Probe(broker.host, broker.port, tls=tls, **kwargs)
+        client.connect()
         opened.append(client)
         return client
 
@@ -164,7 +210,7 @@ def agent_settings(broker: PrivateBroker, tmp_path: Path):
                 host=broker.host,
                 port=port or broker.port,
                 protocol=protocol,
-                password_file=write_secret(tmp_path / f"{node}.pw", broker.users[node]),
+                tls=agent_tls(broker, node),
             ),
             ack_timeout=extra.pop("ack_timeout", 3),
             peripherals=extra.pop("peripherals", [
@@ -244,16 +290,13 @@ def agent_process(tmp_path: Path, broker: PrivateBroker):
     import sys
 
     from rpfleet import process
-    from rpfleet.demo.fleet import agent_toml
 
     started: list[subprocess.Popen] = []
 
     def start(node: str, *, port: int | None = None, press_every_s: float | None = None,
               extra_toml: str = "", env: dict[str, str] | None = None):
         config = tmp_path / f"{node}.toml"
-        toml = agent_toml(node, "5", port or broker.port,
-                          write_secret(tmp_path / f"{node}.pw", broker.users[node]),
-                          tmp_path / node, press_every_s)
+        toml = agent_toml(broker, node, tmp_path / node, port=port, press_every_s=press_every_s)
         config.write_text(extra_toml + toml, encoding="utf-8")
         with open(tmp_path / f"{node}.log", "ab") as log:
             proc = process.spawn(

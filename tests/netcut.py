@@ -11,10 +11,16 @@ import threading
 
 
 class CuttableLink:
-    """Listens on 127.0.0.1:`port` and relays every connection to ``target``."""
+    """Listens on ``listen_host``:`port` and relays every connection to ``target``.
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    It relays bytes, so TLS passes through it untouched: a client dialling the
+    relay checks the broker's certificate against the relay's address.
+    """
+
+    def __init__(self, target_host: str, target_port: int, *,
+                 listen_host: str = "127.0.0.1") -> None:
         self._target = (target_host, target_port)
+        self._listen_host = listen_host
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.base_events.Server | None = None
@@ -24,7 +30,7 @@ class CuttableLink:
 
     def start(self) -> "CuttableLink":
         self._thread.start()
-        self._server = self._call(asyncio.start_server(self._relay, "127.0.0.1", 0))
+        self._server = self._call(asyncio.start_server(self._relay, self._listen_host, 0))
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -51,7 +57,7 @@ class CuttableLink:
                 self._server.close()
             for writer in self._writers:
                 sock = writer.get_extra_info("socket")
-                if sock is not None:  # linger 0: close sends RST, not FIN
+                if sock is not None and sock.fileno() != -1:  # linger 0: close sends RST, not FIN
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()
             self._writers.clear()

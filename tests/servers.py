@@ -3,13 +3,29 @@ presence timeouts, fast alert rounds, several workers on one database."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker
-from provisioning.secret_files import write_secret
+
+
+def server_broker(broker: PrivateBroker, client_id: str, **options: Any):
+    """`ServerBroker` settings for ``broker``: the fleet server's own certificate over TLS.
+
+    ``options`` go to `ServerBroker` (e.g. ``shared_group``).
+    """
+    from fleet_server.settings import ServerBroker, ServerTls
+
+    return ServerBroker(
+        host=broker.host,
+        port=broker.port,
+        tls=ServerTls(**asdict(broker.tls_for(SERVER_USERNAME))),
+        client_id=client_id,
+        **options,
+    )
 
 
 def server_settings(broker: PrivateBroker, tmp_path: Path, db_url: str, name: str, *,
@@ -19,17 +35,11 @@ def server_settings(broker: PrivateBroker, tmp_path: Path, db_url: str, name: st
     ``broker_options`` go to `ServerBroker` (e.g. ``shared_group``), ``overrides`` to
     `ServerSettings`.
     """
-    from fleet_server.settings import ServerBroker, ServerSettings
+    from fleet_server.settings import ServerSettings
 
     return ServerSettings(
         db_url=db_url,
-        broker=ServerBroker(
-            host=broker.host,
-            port=broker.port,
-            password_file=write_secret(tmp_path / f"{name}-pw", broker.users[SERVER_USERNAME]),
-            client_id=f"{name}-{tmp_path.name}",
-            **(broker_options or {}),
-        ),
+        broker=server_broker(broker, f"{name}-{tmp_path.name}", **(broker_options or {})),
         http_port=0,
         **overrides,
     )

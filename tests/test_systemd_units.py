@@ -18,10 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.secret_files import write_secret
 from rpfleet import process
-from rpfleet.demo.fleet import agent_toml
-from tests.conftest import eventually
+from tests.conftest import agent_toml, eventually
 from tests.system.helpers import stored_events
 
 UNITS = Path(__file__).resolve().parents[1] / "systemd"
@@ -130,12 +128,8 @@ def test_the_agent_unit_waits_for_ready_and_watches_the_agent():
 
 def write_config(tmp_path: Path, broker, node: str, press_every_s: float | None = None) -> Path:
     config = tmp_path / f"{node}.toml"
-    config.write_text(
-        agent_toml(node, "5", broker.port,
-                   write_secret(tmp_path / f"{node}.pw", broker.users[node]),
-                   tmp_path / node, press_every_s),
-        encoding="utf-8",
-    )
+    config.write_text(agent_toml(broker, node, tmp_path / node, press_every_s=press_every_s),
+                      encoding="utf-8")
     return config
 
 

@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent.logs import LogfmtFormatter
-from provisioning.secret_files import write_secret
 from rpfleet import process
-from rpfleet.demo.fleet import agent_toml
-from tests.conftest import eventually
+from tests.conftest import agent_toml, eventually
 
 NODE = "hk-tiep-nhan-q1"
 CREATED = 1795573837.123456  # 2026-11-25T02:30:37.123456Z
@@ -180,12 +178,8 @@ def run_agent_until_it_logged(tmp_path: Path, broker, node: str) -> tuple[str, s
     """Runs ``rpfleet agent run --log-level DEBUG`` until it has connected and logged
     at debug level, then stops it with SIGTERM; returns its stdout and stderr."""
     config = tmp_path / f"{node}.toml"
-    config.write_text(
-        agent_toml(node, "5", broker.port,
-                   write_secret(tmp_path / f"{node}.pw", broker.users[node]),
-                   tmp_path / node, press_every_s=0.5),
-        encoding="utf-8",
-    )
+    config.write_text(agent_toml(broker, node, tmp_path / node, press_every_s=0.5),
+                      encoding="utf-8")
     out, err = tmp_path / "stdout", tmp_path / "stderr"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
         agent = process.spawn(
@@ -203,16 +197,16 @@ def run_agent_until_it_logged(tmp_path: Path, broker, node: str) -> tuple[str, s
     return out.read_text(encoding="utf-8"), err.read_text(encoding="utf-8")
 
 
-def test_the_real_agent_logs_logfmt_at_debug_level_and_never_its_password(
+def test_the_real_agent_logs_logfmt_at_debug_level_and_never_its_private_key(
     tmp_path, broker, new_node
 ):
     node = new_node()
-    password = broker.users[node]
+    key_lines = [line for line in broker.tls_for(node).key_file.read_text().splitlines()
+                 if not line.startswith("-----") and len(line) >= 16]
     stdout, stderr = run_agent_until_it_logged(tmp_path, broker, node)
 
-    assert len(password) >= 16
-    assert password not in stdout
-    assert password not in stderr
+    assert key_lines
+    assert not any(line in stdout or line in stderr for line in key_lines)
     assert stderr == "", "every log line goes to stdout, for journald"
 
     parsed = [parse_logfmt(line) for line in stdout.splitlines()]

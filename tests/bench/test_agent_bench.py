@@ -20,7 +20,6 @@ import sqlalchemy as sa
 
 from agent.outbox import Outbox
 from fleet_server.schema import events as stored
-from provisioning.secret_files import write_secret
 from rpfleet import process
 from rpfleet.protocol.messages import RatingTap
 from tests.conftest import eventually
@@ -77,12 +76,13 @@ def agent_config(home: Path, broker, node: str, *, press_every_s: float | None =
     (exponential gaps) averaging ``press_every_s``.
     """
     home.mkdir(parents=True, exist_ok=True)
-    password = write_secret(home / "password", broker.users[node])
+    tls = broker.tls_for(node)
     lines = [f'node_id = "{node}"', f'state_dir = "{home / "state"}"']
     lines += [f"{key} = {value!r}".replace("'", '"') for key, value in settings.items()]
     lines += [
         "", "[broker]", f'host = "{broker.host}"', f"port = {broker.port}",
-        f'password_file = "{password}"',
+        "", "[broker.tls]", f'ca_file = "{tls.ca_file}"', f'cert_file = "{tls.cert_file}"',
+        f'key_file = "{tls.key_file}"',
         "", "[[peripherals]]", 'kind = "rating-pad"', 'id = "pad-1"', 'counter = "1"',
         'source = "fake"', "bounce = 0",
     ]

@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from fleet_server.schema import nodes
 from fleet_server.settings import PresenceSettings
 from fleet_server.store import utc_now
-from provisioning.mosquitto import new_password
 from rpfleet.protocol import Channel, topic
 from rpfleet.protocol.messages import Health, Status
 from tests.conftest import eventually
@@ -114,7 +113,6 @@ def test_cut_nodes_show_offline_and_talking_nodes_never_do(
     reset = ["reset01-node", "reset02-node"][:1 if CUT_NODES < 8 else 2]
     talking = ["talk01-node", "talk02-node"][:1 if CUT_NODES < 8 else 2]
     everyone = silent + reset + talking
-    broker.add_users({node: new_password() for node in everyone if node not in broker.users})
     server = start_server(
         f"sqlite:///{tmp_path / 'fleet.sqlite'}",
         presence=PresenceSettings(timeout=TIMEOUT_S, sweep_every=2 * KEEPALIVE_S / 30),
@@ -171,7 +169,6 @@ def test_a_node_that_stays_connected_but_says_nothing_is_offline_after_the_timeo
     """What the Will cannot see: a hung agent whose MQTT thread still answers pings
     (or a third-party node without a Will). The health timeout catches it."""
     node = "hung01-node"
-    broker.add_users({node: new_password()} if node not in broker.users else {})
     server = start_server(f"sqlite:///{tmp_path / 'fleet.sqlite'}",
                           presence=PresenceSettings(timeout=2, sweep_every=0.2))
     eventually(lambda: server.duties.holding)

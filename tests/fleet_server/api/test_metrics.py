@@ -138,16 +138,13 @@ def quiet_fleet(tmp_path, db_url):
     """A broker of this test's own (so no other test's retained statuses or late Last
     Wills reach the server), the fleet server on it, and a token for /metrics."""
     from fleet_server.service import FleetServer
-    from fleet_server.settings import ServerBroker, ServerSettings
-    from provisioning.mosquitto import SERVER_USERNAME, PrivateBroker, new_password
-    from provisioning.secret_files import write_secret
+    from fleet_server.settings import ServerSettings
+    from tests.conftest import tls_broker
+    from tests.servers import server_broker
 
-    users = {SERVER_USERNAME: new_password()} | {node: new_password() for node in QUIET_NODES}
-    with PrivateBroker(tmp_path / "broker", users) as broker:
+    with tls_broker(tmp_path) as broker:
         fleet = FleetServer(ServerSettings(
-            db_url=db_url, http_port=0,
-            broker=ServerBroker(host=broker.host, port=broker.port, password_file=write_secret(
-                tmp_path / "server-pw", users[SERVER_USERNAME])),
+            db_url=db_url, http_port=0, broker=server_broker(broker, client_id="rpfleet-server"),
         ))
         fleet.start()
         try:
@@ -180,7 +177,7 @@ def scrape(quiet_fleet):
 def test_metrics_follow_a_real_ingest(quiet_fleet, scrape) -> None:
     broker, _ = quiet_fleet
     first, second = QUIET_NODES
-    a, b = (Probe(broker.host, broker.port, n, broker.users[n]).connect() for n in QUIET_NODES)
+    a, b = (Probe(broker.host, broker.port, tls=broker.tls_for(n)).connect() for n in QUIET_NODES)
     try:
         assert value(scrape(), "rpfleet_ingest_messages_received_total") == 0
         a.publish(topic(first, Channel.STATUS), Status(node=first, state="online").to_json())

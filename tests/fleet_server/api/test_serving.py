@@ -21,11 +21,11 @@ from fleet_server.api import tokens
 from fleet_server.api.app import create_app
 from fleet_server.api.serving import CannotListen, HttpService
 from provisioning.mosquitto import SERVER_USERNAME, free_port
-from provisioning.secret_files import write_secret
 from rpfleet import process
 from rpfleet.protocol import Channel, topic
 from rpfleet.protocol.messages import Health, Status
 from tests.conftest import eventually
+from tests.servers import server_broker
 
 
 def call(url: str, token: str | None = None) -> tuple[int, dict | str]:
@@ -89,14 +89,11 @@ def test_a_taken_port_fails_at_start_and_says_which(engine) -> None:
 def fleet_with_http(broker, tmp_path: Path, db_url: str):
     """A fleet server in process, HTTP API on a free port; stopped after the test."""
     from fleet_server.service import FleetServer
-    from fleet_server.settings import ServerBroker, ServerSettings
+    from fleet_server.settings import ServerSettings
 
     fleet = FleetServer(ServerSettings(
         db_url=db_url,
-        broker=ServerBroker(
-            host=broker.host, port=broker.port, client_id=f"server-http-{tmp_path.name}",
-            password_file=write_secret(tmp_path / "server-pw", broker.users[SERVER_USERNAME]),
-        ),
+        broker=server_broker(broker, client_id=f"server-http-{tmp_path.name}"),
         http_port=free_port(),
     ))
     fleet.start()
@@ -139,14 +136,20 @@ def test_rpfleet_server_run_serves_the_api_on_the_port_given(broker, tmp_path: P
 
     assert main(["token", "create", "--name", "ops", "--db", db_url]) == 0  # migrates the store
     port = free_port()
+    # The server's certificate comes from the environment, as a systemd EnvironmentFile gives it.
+    tls = broker.tls_for(SERVER_USERNAME)
+    env = {
+        "RPFLEET_SERVER_BROKER__CLIENT_ID": f"server-run-{tmp_path.name}",
+        "RPFLEET_SERVER_BROKER__TLS__CA_FILE": str(tls.ca_file),
+        "RPFLEET_SERVER_BROKER__TLS__CERT_FILE": str(tls.cert_file),
+        "RPFLEET_SERVER_BROKER__TLS__KEY_FILE": str(tls.key_file),
+    }
     with open(tmp_path / "server.log", "wb") as log:
         server = process.spawn(
             [sys.executable, "-m", "rpfleet", "server", "run", "--db", db_url,
              "--broker-host", broker.host, "--broker-port", str(broker.port),
-             "--password-file", str(write_secret(tmp_path / "pw", broker.users[SERVER_USERNAME])),
              "--http-port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "RPFLEET_SERVER_BROKER__CLIENT_ID": f"server-run-{tmp_path.name}"},
+            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env},
         )
     try:
         def answered():
@@ -158,6 +161,7 @@ def test_rpfleet_server_run_serves_the_api_on_the_port_given(broker, tmp_path: P
         assert eventually(answered, timeout=30) == (
             401, {"detail": "an API token is required: send 'Authorization: Bearer <token>'"}
         )
+        eventually(lambda: "subscribed to" in (tmp_path / "server.log").read_text(), timeout=30)
         server.send_signal(signal.SIGTERM)
         assert server.wait(30) == 0
     finally:
