@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from agent import enroll_command
+from agent import enroll_command, selftest_command
 from agent.settings import DEFAULT_CONFIG, AgentSettings, load_settings
 from rpfleet.validation import error_lines
 
@@ -29,6 +29,7 @@ def main(argv: list[str], prog: str = "rpfleet agent") -> int:
     run = sub.choices["run"]
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     enroll_command.add(sub)
+    selftest_command.add(sub)
     args = parser.parse_args(argv)
     if getattr(args, "command", None) is not None:
         return args.command(args)

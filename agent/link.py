@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from dataclasses import dataclass
 from typing import Callable
 
 import paho.mqtt.client as mqtt
@@ -23,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.backoff import Backoff
-from agent.settings import BrokerSettings
+from agent.settings import BrokerSettings, TlsSettings
 from rpfleet.protocol import Channel, TopicError, parse, topic
 from rpfleet.protocol.messages import Message, Status
 from rpfleet.protocol.topics import node_filter
@@ -32,6 +33,41 @@ log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 MAX_QUEUED = 200
+
+
+def tls_context(tls: TlsSettings) -> ssl.SSLContext:
+    """Mutual TLS: trust only the fleet CA, check the broker's name, show the node's certificate."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(tls.ca_file))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    return context
+
+
+def new_client(
+    broker: BrokerSettings,
+    node_id: str,
+    *,
+    client_id: str,
+    persistent: bool,
+    context: ssl.SSLContext | None = None,
+) -> mqtt.Client:
+    """A paho client that logs in as ``node_id`` the way ``broker`` says: MQTT version,
+    password file or mutual TLS (``context``, else one made from ``broker.tls``).
+    ``persistent``: the broker keeps the session (MQTT 3.1.1; an MQTT 5 caller asks
+    for it when it connects); otherwise it is clean."""
+    v5 = broker.protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else not persistent,
+    )
+    path = broker.password_file
+    password = path.read_text(encoding="utf-8").strip() if path else None
+    client.username_pw_set(broker.username or node_id, password)
+    if broker.tls is not None:
+        client.tls_set_context(context or tls_context(broker.tls))
+    return client
 
 
 class Link:
@@ -52,25 +88,17 @@ class Link:
         self._backoff = backoff or Backoff(broker.reconnect_min, broker.reconnect_max)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
+        self._tls: ssl.SSLContext | None = None
         self.connected = False
         self.connects = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         v5 = self._broker.protocol == "5"
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.node_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+        self._tls = tls_context(self._broker.tls) if self._broker.tls else None
+        client = new_client(
+            self._broker, self.node_id, client_id=self.node_id, persistent=True, context=self._tls
         )
-        client.username_pw_set(self._broker.username or self.node_id, self._password())
-        if self._broker.tls is not None:
-            tls = self._broker.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file), certfile=str(tls.cert_file), keyfile=str(tls.key_file),
-                tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
         client.will_set(topic(self.node_id, Channel.STATUS), self._status("offline"), qos=1, retain=True)
         client.max_queued_messages_set(MAX_QUEUED)
         self._set_next_delay(client)
@@ -118,12 +146,19 @@ class Link:
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
 
+    def reload_identity(self) -> None:
+        """Use the renewed certificate and key from the next connection on.
+
+        The connection that is up stays up: the broker checked the old
+        certificate at its handshake and does not look again.
+        """
+        tls = self._broker.tls
+        if self._tls is not None and tls is not None:
+            self._tls.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+            log.info("broker connections use the renewed certificate from now on")
+
     def _status(self, state: str) -> bytes:
         return Status(node=self.node_id, state=state, agent_version=self._agent_version).to_json()
-
-    def _password(self) -> str | None:
-        path = self._broker.password_file
-        return path.read_text(encoding="utf-8").strip() if path else None
 
     def _set_next_delay(self, client: mqtt.Client) -> None:
         # paho waits min_delay before its next attempt; we choose that wait each time.
@@ -179,3 +214,78 @@ class Link:
             log.warning("ignoring message on topic %s", name)
             return
         self._on_message(where.channel, payload)
+
+
+# A one-shot sender for tools that run beside (or instead of) the agent --------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    confirmed: bool
+    detail: str
+    """What happened, for a person: confirmed, refused, unreachable or unanswered."""
+
+
+async def publish_confirmed(
+    node_id: str,
+    broker: BrokerSettings,
+    channel: Channel,
+    message: Message,
+    *,
+    client_id: str,
+    confirms: Callable[[bytes], bool],
+    timeout: float,
+) -> Delivery:
+    """Publish ``message`` once (QoS 1) on a connection of its own, and wait for a
+    ``down/ack`` payload that ``confirms`` accepts; give up ``timeout`` seconds after
+    starting. ``confirmed`` is True only when that answer came.
+
+    ``client_id`` must differ from the node id, and the session is clean, so a
+    running agent's session is neither taken over nor disturbed. The answer is
+    subscribed to before the message goes out, so it cannot come first.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    connected, subscribed, answered = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    refused: list[str] = []
+
+    def on_connect(client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        loop.call_soon_threadsafe(connected.set)
+
+    def on_message(client, userdata, msg: mqtt.MQTTMessage) -> None:
+        if confirms(bytes(msg.payload)):
+            loop.call_soon_threadsafe(answered.set)
+
+    client = new_client(broker, node_id, client_id=client_id, persistent=False)
+    client.on_connect = on_connect
+    client.on_subscribe = lambda *_: loop.call_soon_threadsafe(subscribed.set)
+    client.on_message = on_message
+    client.connect_async(broker.host, broker.port, keepalive=round(broker.keepalive))
+    client.loop_start()
+    where = f"{broker.host}:{broker.port}"
+    try:
+        if not await _before(deadline, connected):
+            return Delivery(False, f"could not reach the broker at {where} within {timeout:g}s")
+        if refused:
+            return Delivery(False, f"the broker at {where} refused the connection: {refused[0]}")
+        client.subscribe(topic(node_id, Channel.ACK), qos=1)
+        if not await _before(deadline, subscribed):
+            return Delivery(False, f"the broker at {where} did not answer within {timeout:g}s")
+        client.publish(topic(node_id, channel), message.to_json(), qos=1)
+        if not await _before(deadline, answered):
+            return Delivery(False, f"the server did not confirm within {timeout:g}s")
+        return Delivery(True, "confirmed by the server")
+    finally:
+        client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+
+
+async def _before(deadline: float, event: asyncio.Event) -> bool:
+    left = deadline - asyncio.get_running_loop().time()
+    try:
+        await asyncio.wait_for(event.wait(), max(0.0, left))
+    except asyncio.TimeoutError:
+        return False
+    return True

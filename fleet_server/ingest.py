@@ -18,11 +18,11 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
-from fleet_server import presence_store, store
+from fleet_server import handover_store, presence_store, store
 from fleet_server.presence_store import StatusSeen
 from fleet_server.store import Rejection, utc_now
 from rpfleet.protocol import Channel, PayloadError, TopicError, decode, parse
-from rpfleet.protocol.messages import Ack, EventBatch, Health, Message, RatingTap, Status
+from rpfleet.protocol.messages import Ack, EventBatch, Handover, Health, Message, RatingTap, Status
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +204,7 @@ class Ingest:
         node_updates: dict[str, dict[str, Any]] = {}
         statuses: list[StatusSeen] = []  # presence: ordered by receive time, see fleet_server.presence
         heard: dict[str, datetime] = {}
+        handovers: list[tuple[Handover, datetime]] = []
         for topic, payload, received_at, *retained in work:
             outcome = classify(topic, payload)
             if isinstance(outcome, Rejection):
@@ -226,6 +227,9 @@ class Ingest:
             elif isinstance(message, Health):
                 update["last_health"] = message.model_dump(mode="json", exclude_none=True)
                 update["last_health_at"] = received_at
+            elif isinstance(message, Handover):
+                handovers.append((message, received_at))
+                acks.append((outcome.node, Ack(ids=[message.handover_id])))
             else:
                 log.debug("%s from %s is not handled yet", outcome.channel, outcome.node)
 
@@ -237,6 +241,8 @@ class Ingest:
                 if "last_health" in update:  # the newest health of this group
                     store.sync_peripherals(conn, node, update["last_health"].get("peripherals", []),
                                            update["last_health_at"])
+            for handover, received_at in handovers:  # stored once per id; acked every time
+                handover_store.insert(conn, handover, received_at)
             if rejections:
                 store.record_rejections(conn, rejections, utc_now())
                 store.prune_dead_letters(conn)

@@ -5,4 +5,6 @@ Each module has ``add(subparsers)``, which registers its parser(s) with
 code. To add a command, write a module and list it here.
 """
 
-MODULES: list = []
+from provisioning.commands import broker_config, handover, init, node
+
+MODULES: list = [init, broker_config, node, handover]

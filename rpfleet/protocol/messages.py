@@ -24,7 +24,7 @@ from pydantic import (
 from rpfleet.protocol.topics import NODE_ID_PATTERN, Channel
 
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 2
+SCHEMA_MINOR = 3
 SCHEMA_VERSION = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 MAX_BATCH = 500
@@ -219,7 +219,9 @@ class EventBatch(Message):
 
 
 class Ack(Message):
-    """The listed events are committed on the server; the node may forget them."""
+    """The listed events are committed on the server; the node may forget them.
+    Since 1.3 an id may also be a `Handover`'s ``handover_id``: that record is stored.
+    A node ignores ids it does not know."""
 
     ids: list[EventId] = Field(min_length=1, max_length=MAX_BATCH)
 
@@ -303,6 +305,53 @@ class UpdateProgress(Message):
     reason: Text | None = None
 
 
+# ---- up/handover --------------------------------------------------------
+
+Technician = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class HandoverResult(Part):
+    """How one peripheral did in the technician's guided self-test."""
+
+    peripheral: Name
+    kind: Name
+    passed: bool
+    seen: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="What the node or the technician observed, in short (e.g. `ratings 1-5 "
+        "pressed`, `nothing seen in 60s`); never personal data such as an ID number.",
+    )
+    note: Text | None = Field(default=None, description="The technician's remark, if any.")
+
+
+class Handover(Message):
+    """A node's handover record (1.3): the technician's guided self-test of every configured
+    peripheral, each with pass or fail and what was seen. Sent until the server's `Ack`
+    names ``handover_id``; the server stores each ``handover_id`` once."""
+
+    handover_id: EventId
+    node: NodeId
+    technician: Technician | None = Field(default=None, description="Who walked through the test.")
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
+    agent_version: str | None = None
+    results: list[HandoverResult] = Field(default=[], max_length=MAX_BATCH)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "Handover":
+        if self.finished_at < self.started_at:
+            raise ValueError("finished_at is before started_at")
+        ids = [r.peripheral for r in self.results]
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        if repeated:
+            raise ValueError(f"each peripheral has one result; repeated: {', '.join(repeated)}")
+        return self
+
+    @property
+    def passed(self) -> bool:
+        """Every peripheral passed (a node without peripherals passes)."""
+        return all(r.passed for r in self.results)
+
+
 # ---- down/announce ------------------------------------------------------
 
 
@@ -325,6 +374,7 @@ MODEL_BY_CHANNEL: dict[Channel, type[Message]] = {
     Channel.CONFIG_REPORTED: ConfigReported,
     Channel.CMD_RESULT: CommandResult,
     Channel.UPDATE_PROGRESS: UpdateProgress,
+    Channel.HANDOVER: Handover,
     Channel.ACK: Ack,
     Channel.CONFIG_DESIRED: ConfigDesired,
     Channel.CMD: Command,

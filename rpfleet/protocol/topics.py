@@ -33,6 +33,7 @@ class Channel(StrEnum):
     CONFIG_REPORTED = "up/config"
     CMD_RESULT = "up/cmd-result"
     UPDATE_PROGRESS = "up/update"
+    HANDOVER = "up/handover"
     ACK = "down/ack"
     CONFIG_DESIRED = "down/config"
     CMD = "down/cmd"

@@ -70,6 +70,20 @@ EXAMPLES: dict[type[m.Message], m.Message] = {
     m.UpdateProgress: m.UpdateProgress(
         node=NODE, version="0.2.0", state="downloading", progress=0.25
     ),
+    m.Handover: m.Handover(
+        handover_id="e" * 32,
+        node=NODE,
+        technician="Trần Thị Bình",
+        started_at=AT,
+        finished_at=AT + timedelta(minutes=4),
+        agent_version="0.1.0",
+        results=[
+            m.HandoverResult(peripheral="pad-1", kind="rating-pad", passed=True,
+                             seen="ratings 1, 2, 3, 4, 5 pressed"),
+            m.HandoverResult(peripheral="qr-1", kind="scanner", passed=False,
+                             seen="nothing seen in 60s", note="cáp USB lỏng"),
+        ],
+    ),
     m.Ack: m.Ack(ids=[EVENT_ID, "f" * 32]),
     m.ConfigDesired: m.ConfigDesired(
         version="cfg-9f2c",
