@@ -77,6 +77,7 @@ class NodeAgent:
             "agent %s for node %s: %d event(s) waiting, %d peripheral(s)",
             __version__, self.settings.node_id, self.outbox.pending(), len(self.drivers),
         )
+        renewal = self._certificate_renewal()
         self.link.start(asyncio.get_running_loop())
         tasks = [
             asyncio.create_task(
@@ -89,6 +90,8 @@ class NodeAgent:
             HotPlug(self.drivers, self.record, udev_monitor()).run(), name="hotplug"
         ))
         tasks.append(asyncio.create_task(self._report_health(), name="health"))
+        if renewal is not None:
+            tasks.append(asyncio.create_task(renewal.run(stop), name="certificate renewal"))
         watchdog = systemd.watchdog_period()
         if watchdog:
             tasks.append(asyncio.create_task(self._feed_watchdog(watchdog), name="watchdog"))
@@ -103,6 +106,22 @@ class NodeAgent:
             await self.link.stop()
             self.outbox.close()
             log.info("agent stopped")
+
+    def _certificate_renewal(self):
+        """With broker TLS: finish an identity replacement a power cut interrupted, and
+        renew the certificate before it expires (when the enrollment URL is known)."""
+        tls = self.settings.broker.tls
+        if tls is None:
+            return None
+        from agent.identity import IdentityFiles
+        from agent.renewal import CertificateRenewal
+
+        files = IdentityFiles(key=tls.key_file, cert=tls.cert_file, ca=tls.ca_file)
+        files.finish_pending()
+        if self.settings.enrollment_url is None:
+            log.warning("no enrollment_url: the broker certificate will not be renewed automatically")
+            return None
+        return CertificateRenewal(self.settings.enrollment_url, files, self.link.reload_identity)
 
     def health(self) -> Health:
         machine = self.machine.read()

@@ -38,13 +38,14 @@ def add(sub: argparse._SubParsersAction) -> None:
     revoke = actions.add_parser(
         "revoke", help="lock a node out: revoke its certificates and rewrite the CRL",
         description="Revokes every certificate of NODE and rewrites the CRL in the PKI directory. "
-        "The broker refuses the node once it reloads; --reload runs the command that does that.",
+        "The broker refuses the node's next connection once it reloads (SIGHUP); a restart also "
+        "cuts a connection the node has open. --reload runs the command that does either.",
     )
     _store_options(revoke)
     revoke.add_argument("node", help="the node id")
     revoke.add_argument("--reason", default="revoked by an operator", help="kept with the certificate")
     revoke.add_argument("--reload", metavar="COMMAND",
-                        help='how to reload the broker, e.g. "systemctl reload mosquitto"')
+                        help='how to make the broker read the CRL, e.g. "systemctl restart mosquitto"')
     revoke.set_defaults(handler=_revoke)
 
     listing = actions.add_parser("list", help="certificates and enrollment codes, per node")
@@ -129,7 +130,8 @@ def _revoke(args: argparse.Namespace) -> int:
         fleet.write_crl(enrollment.revoked(conn))
     print(f"revoked {count} certificate(s) of {args.node}; CRL rewritten: {fleet.crl}")
     if not args.reload:
-        print("now reload the broker so that it reads the CRL, e.g.: systemctl reload mosquitto")
+        print("now make the broker read the CRL: `systemctl reload mosquitto` refuses the node's next "
+              "connection; `systemctl restart mosquitto` also cuts the one it may have open")
         return 0
     done = subprocess.run(shlex.split(args.reload), capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
