@@ -5,6 +5,6 @@ Each module has ``add(subparsers)``, which registers its parser(s) with
 code. To add a command, write a module and list it here.
 """
 
-from provisioning.commands import broker_config, handover, init, node
+from provisioning.commands import broker_config, handover, init, node, voice_pack
 
-MODULES: list = [init, broker_config, node, handover]
+MODULES: list = [init, broker_config, node, handover, voice_pack]
