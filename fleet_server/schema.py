@@ -144,6 +144,53 @@ api_tokens = sa.Table(
     sa.Column("token_hash", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", When, nullable=False),
     sa.Column("revoked_at", When, nullable=True),
+    # "operator" (read access to the API), or an integration's: "queue", "payment".
+    sa.Column("role", sa.String(16), nullable=False, server_default="operator"),
+)
+
+api_token_sites = sa.Table(
+    "api_token_sites",
+    metadata,
+    # The sites an integration token serves; operator tokens have none.
+    sa.Column("token_id", BigId, sa.ForeignKey("api_tokens.id"), primary_key=True),
+    sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id"), primary_key=True),
+)
+
+# ---- announcements and the services they start ---------------------------
+
+announcements = sa.Table(
+    "announcements",
+    metadata,
+    sa.Column("pk", BigId, primary_key=True),
+    sa.Column("id", sa.String(128), nullable=False),  # the wire id; the client's if it gave one
+    sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("counter", sa.String(64), nullable=False),
+    sa.Column("ticket", sa.String(32), nullable=True),
+    sa.Column("amount_vnd", sa.BigInteger, nullable=True),
+    sa.Column("request", sa.JSON, nullable=False),  # as asked: a retry must ask the same
+    sa.Column("token_name", sa.String(100), nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("expires_at", When, nullable=False),
+    sa.Column("nodes", sa.JSON, nullable=False),  # [{"node", "state", "reason"}] it went to
+    sa.UniqueConstraint("site_id", "id", name="uq_announcements_site_id"),
+)
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("site_id", sa.String(64), sa.ForeignKey("sites.id"), nullable=False),
+    sa.Column("counter", sa.String(64), nullable=False),
+    sa.Column("ticket", sa.String(32), nullable=False),
+    sa.Column("officer", sa.String(100), nullable=True),
+    sa.Column("service", sa.String(64), nullable=True),  # the wording key of the call
+    sa.Column("priority", sa.Boolean, nullable=False),
+    sa.Column("called_at", When, nullable=False),
+    # The next call at the counter or the timeout, whichever comes first.
+    sa.Column("ends_at", When, nullable=False),
+    sa.Column("announcement_id", sa.String(128), nullable=False),
+    sa.Index("ix_services_place", "site_id", "counter", "called_at"),
 )
 
 # ---- identity: enrollment, certificates, handover ------------------------

@@ -45,7 +45,7 @@ class FleetServer:
             from fleet_server.api.serving import HttpService
 
             self.http = HttpService(
-                create_app(self.engine, lambda: self.ingest.stats),
+                create_app(self.engine, lambda: self.ingest.stats, link=self.link),
                 self.settings.http_host, self.settings.http_port,
             )
             self.http.start()

@@ -2,7 +2,10 @@
 
 Access: every route needs an API token (``Authorization: Bearer <token>``,
 tokens from ``rpfleet server token create``), ``/healthz`` and ``/metrics``
-included, and a missing, unknown or revoked token gets 401. No route is open:
+included, and a missing, unknown or revoked token gets 401. Operator tokens
+read everything; integration tokens (queue system, payment gateway) may only
+announce at their sites, and operator tokens cannot announce
+(fleet_server.api.access says why). No route is open:
 
 - ``/healthz`` would be the usual exception, but nothing here needs it open.
   The process's own liveness is supervised by systemd; a prober without a
@@ -15,9 +18,8 @@ included, and a missing, unknown or revoked token gets 401. No route is open:
 - FastAPI's interactive docs and its ``/openapi.json`` are switched off; the
   document is committed as docs/openapi.json (see `fleet_server.api.openapi`).
 
-The token is checked against the store on every request, so a revocation
-counts from the next request on. Tokens are never logged: a refusal logs the
-path and, for a revoked token, the token's name.
+A refused request body gets 422 naming each field at fault, without echoing
+the value sent: a refused field may be a citizen's name.
 
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool,
 where blocking SQLAlchemy calls belong.
@@ -25,20 +27,21 @@ where blocking SQLAlchemy calls belong.
 
 from __future__ import annotations
 
-import logging
 from datetime import date, datetime, timedelta
-from typing import Callable, Iterator
+from typing import Callable
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from fleet_server import reports
-from fleet_server.api import metrics, models, queries, tokens
+from fleet_server.announcements import Link
+from fleet_server.api import metrics, models, queries
+from fleet_server.api.access import connection, require_operator, require_token
+from fleet_server.api.announce import announcement_routes
 from fleet_server.ingest import Stats
 from rpfleet import __version__
-
-log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
 
@@ -46,14 +49,11 @@ DESCRIPTION = """\
 Every route, `/healthz` and `/metrics` included, needs an API token:
 `Authorization: Bearer <token>`, with a token made by
 `rpfleet server token create --name NAME`. A missing, unknown or revoked
-token gets 401. Lists are paged with `limit` (at most 1000) and `offset`;
-`total` says how many items match. See docs/http-api.md."""
-
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="ApiToken",
-    description="An API token made with `rpfleet server token create --name NAME`.",
-)
+token gets 401. Operator tokens read every route but the announcement routes;
+integration tokens (`--role queue|payment --site SITE`) may call only their
+announcement route, at their sites; anything else is a 403. Lists are paged
+with `limit` (at most 1000) and `offset`; `total` says how many items match.
+See docs/http-api.md."""
 
 REPORT_DAYS = 30
 """The days a report covers when ``from`` is not given (as `rpfleet server report`)."""
@@ -64,44 +64,16 @@ Limit = Query(
 Offset = Query(0, ge=0, description="How many matching items to skip (for the next page).")
 
 
-def _connection(request: Request) -> Iterator[sa.Connection]:
-    """One store connection per request, shared by the token check and the route."""
-    with request.app.state.engine.connect() as conn:
-        yield conn
-
-
-def _refuse(detail: str) -> HTTPException:
-    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
-
-
-def require_token(
-    request: Request,
-    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
-    conn: sa.Connection = Depends(_connection),
-) -> str:
-    """The name of the request's active API token; raises 401 for anything else."""
-    if credentials is None:
-        log.info("refused %r: no bearer token", request.url.path)
-        raise _refuse("an API token is required: send 'Authorization: Bearer <token>'")
-    found = tokens.identify(conn, credentials.credentials)
-    if found is None or not found.active:
-        why = "unknown token" if found is None else f"revoked token {found.name!r}"
-        # %r: the path is the client's (node ids in it), so no forged log lines.
-        log.info("refused %r: %s", request.url.path, why)
-        raise _refuse("the API token is unknown or revoked")
-    return found.name
-
-
 def _not_found(what: str) -> HTTPException:
     return HTTPException(404, detail=what)
 
 
 def _api_routes() -> APIRouter:
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_operator)])
 
     @api.get("/nodes", response_model=models.NodePage, tags=["fleet"])
     def list_nodes(
-        conn: sa.Connection = Depends(_connection),
+        conn: sa.Connection = Depends(connection),
         site: str | None = Query(None, description="Only nodes assigned to this site id."),
         state: str | None = Query(
             None, description="Only nodes in this state: online, offline, unknown or retired."
@@ -116,7 +88,7 @@ def _api_routes() -> APIRouter:
         "/nodes/{node_id}", response_model=models.NodeDetail, tags=["fleet"],
         responses={404: {"model": models.Problem, "description": "No such node."}},
     )
-    def get_node(node_id: str, conn: sa.Connection = Depends(_connection)) -> models.NodeDetail:
+    def get_node(node_id: str, conn: sa.Connection = Depends(connection)) -> models.NodeDetail:
         """One node with its peripherals, its last health report and its open alerts."""
         found = queries.node_detail(conn, node_id)
         if found is None:
@@ -125,7 +97,7 @@ def _api_routes() -> APIRouter:
 
     @api.get("/sites", response_model=models.SitePage, tags=["fleet"])
     def list_sites(
-        conn: sa.Connection = Depends(_connection),
+        conn: sa.Connection = Depends(connection),
         region: str | None = Query(None, description="Only sites in this region id."),
         kind: str | None = Query(
             None, description="Only sites of this kind: reception, commune or agency."
@@ -140,7 +112,7 @@ def _api_routes() -> APIRouter:
         "/sites/{site_id}", response_model=models.SiteDetail, tags=["fleet"],
         responses={404: {"model": models.Problem, "description": "No such site."}},
     )
-    def get_site(site_id: str, conn: sa.Connection = Depends(_connection)) -> models.SiteDetail:
+    def get_site(site_id: str, conn: sa.Connection = Depends(connection)) -> models.SiteDetail:
         """One site with its region, counters and nodes."""
         found = queries.site_detail(conn, site_id)
         if found is None:
@@ -149,7 +121,7 @@ def _api_routes() -> APIRouter:
 
     @api.get("/alerts", response_model=models.AlertPage, tags=["alerts"])
     def list_alerts(
-        conn: sa.Connection = Depends(_connection),
+        conn: sa.Connection = Depends(connection),
         include_closed: bool = Query(
             False, alias="all", description="Closed alerts too (the history), not only open ones."
         ),
@@ -167,7 +139,7 @@ def _api_routes() -> APIRouter:
 
     @api.get("/events/summary", response_model=models.EventsSummary, tags=["satisfaction"])
     def events_summary(
-        conn: sa.Connection = Depends(_connection), limit: int = Limit, offset: int = Offset
+        conn: sa.Connection = Depends(connection), limit: int = Limit, offset: int = Offset
     ) -> models.EventsSummary:
         """Rating taps stored and the share satisfied, per site, with totals over all sites."""
         return queries.events_summary(conn, limit=limit, offset=offset)
@@ -180,7 +152,7 @@ def _api_routes() -> APIRouter:
         },
     )
     def satisfaction_report(
-        conn: sa.Connection = Depends(_connection),
+        conn: sa.Connection = Depends(connection),
         first_day: date | None = Query(
             None, alias="from",
             description=f"First local (Hanoi) day; default {REPORT_DAYS} days up to `to`.",
@@ -220,17 +192,68 @@ def _api_routes() -> APIRouter:
             status = 404 if exc.field in ("region", "site", "node") else 400
             raise HTTPException(status, detail=str(exc)) from None
 
+    @api.get(
+        "/sites/{site_id}/services", response_model=models.ServicePage, tags=["satisfaction"],
+        responses={
+            400: {"model": models.Problem, "description": "The range cannot be listed."},
+            404: {"model": models.Problem, "description": "No such site."},
+        },
+    )
+    def list_services(
+        site_id: str,
+        conn: sa.Connection = Depends(connection),
+        first_day: date | None = Query(
+            None, alias="from", description="First local (Hanoi) day of the calls; default `to`."
+        ),
+        last_day: date | None = Query(
+            None, alias="to", description="Last local day, included; default today in Hanoi."
+        ),
+        counter: str | None = Query(None, description="Only this counter id."),
+        limit: int = Limit,
+        offset: int = Offset,
+    ) -> models.ServicePage:
+        """Services started by queue calls at the site, newest first, each with its ticket,
+        officer and the rating taps pressed at its counter between its call and the next
+        call there (or the timeout), by the time they were pressed, however late they arrived."""
+        last = last_day or datetime.now(reports.LOCAL_ZONE).date()
+        first = first_day or last
+        try:
+            days = reports.ReportQuery(first, last)
+        except reports.ReportError as exc:
+            raise HTTPException(400, detail=str(exc)) from None
+        found = queries.service_page(conn, site_id, days, counter=counter, limit=limit,
+                                     offset=offset)
+        if found is None:
+            raise _not_found(f"no site {site_id!r} is registered")
+        return found
+
     return api
 
 
+def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 naming each field at fault (``loc``), without the value sent (``input``)."""
+    problems = []
+    for error in exc.errors():
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = (f"{error['loc'][-1]!r} is not a field of this request and is not "
+                       "accepted: announcements carry no personal data")
+        problems.append({"type": error["type"], "loc": list(error["loc"]), "msg": message})
+    return JSONResponse({"detail": problems}, status_code=422)
+
+
 def create_app(
-    engine: sa.Engine, ingest_stats_provider: Callable[[], Stats] | None = None
+    engine: sa.Engine,
+    ingest_stats_provider: Callable[[], Stats] | None = None,
+    *,
+    link: Link | None = None,
 ) -> FastAPI:
     """The HTTP API over ``engine`` (a store at the newest schema).
 
     ``ingest_stats_provider`` returns this process's live ingest counters for
-    ``/metrics``; None where the API runs without an ingest. Building the app
-    touches neither the store nor the network.
+    ``/metrics``; None where the API runs without an ingest. ``link`` is the
+    broker link announcements are published on; without one they get 503.
+    Building the app touches neither the store nor the network.
     """
     app = FastAPI(
         title="rpfleet fleet server",
@@ -238,23 +261,32 @@ def create_app(
         summary="Nodes, sites, alerts and citizens' satisfaction of the rpfleet fleet.",
         description=DESCRIPTION,
         dependencies=[Depends(require_token)],
-        responses={401: {"model": models.Problem, "description": "No valid API token."}},
+        responses={
+            401: {"model": models.Problem, "description": "No valid API token."},
+            403: {"model": models.Problem,
+                  "description": "The token's role or sites do not allow this route."},
+        },
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
     )
     app.state.engine = engine
     app.state.ingest_stats = ingest_stats_provider
+    app.state.link = link
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(_api_routes())
+    app.include_router(announcement_routes(API_PREFIX))
 
-    @app.get("/healthz", response_model=models.Liveness, tags=["operations"])
-    def healthz(conn: sa.Connection = Depends(_connection)) -> models.Liveness:
+    @app.get("/healthz", response_model=models.Liveness, tags=["operations"],
+             dependencies=[Depends(require_operator)])
+    def healthz(conn: sa.Connection = Depends(connection)) -> models.Liveness:
         """The server and its store answer."""
         conn.execute(sa.select(1))
         return models.Liveness()
 
     @app.get(
         "/metrics", tags=["operations"], response_class=Response,
+        dependencies=[Depends(require_operator)],
         responses={
             200: {"content": {metrics.CONTENT_TYPE: {}}, "description": "Prometheus text format."}
         },

@@ -8,6 +8,9 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from fleet_server import announcements
+from fleet_server.registry import ID_PATTERN
+
 MAX_PAGE = 1000
 """The most items one request returns; larger lists are read page by page."""
 DEFAULT_PAGE = 100
@@ -207,6 +210,117 @@ class SatisfactionReport(Model):
     offset: int
 
 
+# ---- announcements --------------------------------------------------------
+
+ANNOUNCEMENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+TICKET = r"^[A-Za-z0-9][A-Za-z0-9-]{0,15}$"
+WORDING_KEY = r"^[a-z0-9][a-z0-9-]{0,63}$"
+PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
+
+
+class AnnouncementRequest(Model):
+    """What every announcement request may carry besides its own fields. Any
+    other field (a citizen's name, a phone number) is refused with 422."""
+
+    id: str | None = Field(
+        None, pattern=ANNOUNCEMENT_ID,
+        description="Your id for this announcement (1-128 of letters, digits, `._:-`). "
+                    "The same id at the same site is announced once: a retry gets the first "
+                    "answer again. Without it the server makes one, and a retry is a new "
+                    "announcement.",
+    )
+    ttl_s: int = Field(
+        announcements.DEFAULT_TTL_S, ge=announcements.MIN_TTL_S, le=announcements.MAX_TTL_S,
+        description="Seconds it may still be said; a node drops it after that "
+                    "(a call spoken ten minutes late is worse than none).",
+    )
+
+
+class CallRequest(AnnouncementRequest):
+    """A queue call: ticket `ticket` to counter `counter`. It starts that counter's
+    service, to which the rating taps there belong until the next call."""
+
+    ticket: str = Field(pattern=TICKET, description='The queue number, e.g. "1023".')
+    counter: str = Field(pattern=ID_PATTERN, description="The counter id in the registry.")
+    service: str | None = Field(
+        None, pattern=WORDING_KEY,
+        description="The wording key of the service (a template name in the voice pack).",
+    )
+    priority: bool = Field(False, strict=True, description="A priority ticket.")
+    officer: str | None = Field(
+        None, min_length=1, max_length=100, pattern=PRINTABLE,
+        description="The officer serving at the counter (id or name): kept with the service "
+                    "for tracing satisfaction, never announced.",
+    )
+
+
+class PaymentRequest(AnnouncementRequest):
+    """A payment confirmation at a cashier: only the amount is said, never who paid."""
+
+    amount_vnd: int = Field(strict=True, ge=1, le=999_999_999_999,
+                            description="The amount received, in đồng.")
+    counter: str = Field(pattern=ID_PATTERN, description="The cashier's counter id.")
+
+
+class Recipient(Model):
+    node: str
+    state: str = Field(description="Its presence when announced: online, offline or unknown.")
+    reason: str = Field(
+        description='Why it hears it: "counter" (placed at that counter), "soundbox" or '
+                    '"dashboard" (the site\'s hall nodes, for queue calls).'
+    )
+
+
+class Announcement(Model):
+    """What was published on `down/announce` (QoS 1, not retained) of each node in `nodes`."""
+
+    id: str
+    kind: str = Field(description="queue-call or payment.")
+    site_id: str
+    counter: str
+    ticket: str | None
+    amount_vnd: int | None
+    sent_at: Utc = Field(description="When the server published it (first time, for a retry).")
+    expires_at: Utc
+    nodes: list[Recipient]
+    duplicate: bool = Field(
+        description="True when this id had been announced already: nothing was published now."
+    )
+    service_id: int | None = Field(description="The service a queue call started.")
+
+
+class ServiceTap(Model):
+    node_id: str
+    event_id: str
+    at: Utc = Field(description="When the citizen pressed (the node's clock).")
+    rating: int
+    scale: int
+    satisfied: bool
+    misuse_flagged: bool = Field(description="Flagged by the node; not counted in ratings.")
+
+
+class Service(Model):
+    """One service at a counter: from its queue call to the next call there or the timeout."""
+
+    id: int
+    site_id: str
+    counter: str
+    ticket: str
+    officer: str | None
+    service: str | None = Field(description="The wording key the call gave.")
+    priority: bool
+    called_at: Utc
+    ends_at: Utc = Field(description="The next call at the counter, or the timeout.")
+    announcement_id: str
+    ratings: int = Field(description="Rating taps that count (misuse-flagged left out).")
+    satisfied: int
+    taps: list[ServiceTap] = Field(description="Its rating taps, by the time they were pressed.")
+
+
+class ServicePage(Page):
+    items: list[Service]
+
+
 class Liveness(Model):
     """What /healthz says: the server and its store answer (not a node's health)."""
 
@@ -214,6 +328,6 @@ class Liveness(Model):
 
 
 class Problem(Model):
-    """Why a request was refused (401) or found nothing (404)."""
+    """Why a request was refused (401, 403, 409, 503) or found nothing (404)."""
 
     detail: str

@@ -10,8 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from fleet_server import reports
+from fleet_server import reports, service_tagging
 from fleet_server.api import models
+from fleet_server.satisfaction import is_satisfied
 from fleet_server.schema import alerts, counters, nodes, peripherals, regions, sites
 from fleet_server.summary import site_summaries
 
@@ -229,3 +230,37 @@ def _period(p: reports.PeriodSpan) -> models.ReportPeriod:
 
 def _group(g: reports.Group) -> models.ReportGroup:
     return models.ReportGroup(kind=g.kind.value, id=g.id, name=g.name)
+
+
+def service_page(
+    conn: sa.Connection, site_id: str, days: reports.ReportQuery, *, counter: str | None,
+    limit: int, offset: int,
+) -> models.ServicePage | None:
+    """The services called at ``site_id`` on ``days``' local days, newest first, with
+    their taps (fleet_server.service_tagging); None if the site is not registered."""
+    if conn.execute(sa.select(sites.c.id).where(sites.c.id == site_id)).first() is None:
+        return None
+    start, end = days.utc_bounds()
+    found, total = service_tagging.services_at(
+        conn, site_id, start=start, end=end, counter=counter, limit=limit, offset=offset
+    )
+    return models.ServicePage(
+        items=[
+            models.Service(
+                id=s.id, site_id=s.site_id, counter=s.counter, ticket=s.ticket,
+                officer=s.officer, service=s.service, priority=s.priority,
+                called_at=s.called_at, ends_at=s.ends_at, announcement_id=s.announcement_id,
+                ratings=s.ratings, satisfied=s.satisfied,
+                taps=[
+                    models.ServiceTap(
+                        node_id=t.node_id, event_id=t.event_id, at=t.at, rating=t.rating,
+                        scale=t.scale, satisfied=is_satisfied(t.rating, t.scale),
+                        misuse_flagged=t.suspect,
+                    )
+                    for t in s.taps
+                ],
+            )
+            for s in found
+        ],
+        total=total, limit=limit, offset=offset,
+    )

@@ -15,6 +15,12 @@ resistance; the final comparison is `hmac.compare_digest` all the same.
 
 The token itself is printed once, by `rpfleet server token create`, and is
 never stored, logged or shown again; only its name appears anywhere else.
+
+Scopes: a token has a role. An ``operator`` token (the default, and what every
+token made before roles existed became) reads the whole API. An integration
+token belongs to the queue system (``queue``) or the payment gateway
+(``payment``) and lists the sites it serves; it may only announce, and only
+at those sites (fleet_server.api.app decides who may call what).
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterable
 
 import sqlalchemy as sa
 
-from fleet_server.schema import api_tokens
+from fleet_server.schema import api_token_sites, api_tokens, sites
 
 PREFIX = "rpf_"
 """Marks a string as an rpfleet API token, so secret scanners and people can tell."""
@@ -37,6 +44,13 @@ TOKEN_BYTES = 32
 """256 random bits."""
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$")
+
+OPERATOR = "operator"
+QUEUE = "queue"
+PAYMENT = "payment"
+INTEGRATION_ROLES = (QUEUE, PAYMENT)
+"""The queue system (queue calls) and the payment gateway (payment confirmations)."""
+ROLES = (OPERATOR, *INTEGRATION_ROLES)
 
 
 class TokenError(ValueError):
@@ -50,10 +64,17 @@ class TokenInfo:
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    role: str = OPERATOR
+    sites: tuple[str, ...] = ()
+    """The sites an integration token serves, sorted; empty for an operator token."""
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == OPERATOR
 
 
 def new_token() -> str:
@@ -79,25 +100,59 @@ def check_name(name: str) -> str:
     return name
 
 
-def create(conn: sa.Connection, name: str, *, now: datetime | None = None) -> str:
+def create(
+    conn: sa.Connection,
+    name: str,
+    *,
+    role: str = OPERATOR,
+    sites: Iterable[str] = (),
+    now: datetime | None = None,
+) -> str:
     """Store a new token named ``name`` and return it; the caller shows it once.
 
+    ``role`` is ``operator`` (no sites) or an integration role (``queue``,
+    ``payment``) with the registered ``sites`` it serves, at least one.
     Raises TokenError when the name is malformed or already taken (revoked
-    tokens keep their name, so that the history stays readable).
+    tokens keep their name, so that the history stays readable), or when the
+    role and sites do not fit together.
     """
     check_name(name)
+    served = _check_scope(conn, role, sites)
     if conn.execute(sa.select(api_tokens.c.id).where(api_tokens.c.name == name)).first():
         raise TokenError(f"a token named {name!r} exists already; choose another name")
     token = new_token()
     try:
-        conn.execute(
+        token_id = conn.execute(
             api_tokens.insert().values(
-                name=name, token_hash=digest(token), created_at=now or _utc_now()
-            )
-        )
+                name=name, token_hash=digest(token), created_at=now or _utc_now(), role=role
+            ).returning(api_tokens.c.id)
+        ).scalar_one()
     except sa.exc.IntegrityError:  # the same name, created at the same moment elsewhere
         raise TokenError(f"a token named {name!r} exists already; choose another name") from None
+    if served:
+        conn.execute(api_token_sites.insert(),
+                     [{"token_id": token_id, "site_id": site} for site in served])
     return token
+
+
+def _check_scope(conn: sa.Connection, role: str, wanted: Iterable[str]) -> tuple[str, ...]:
+    """The sorted sites of a token with ``role``; TokenError when they do not fit the role."""
+    served = tuple(sorted(set(wanted)))
+    if role not in ROLES:
+        raise TokenError(f"no role {role!r}: a token is {', '.join(ROLES)}")
+    if role == OPERATOR:
+        if served:
+            raise TokenError("an operator token reads every site and takes no --site;"
+                             f" give --role ({'|'.join(INTEGRATION_ROLES)}) for an integration")
+        return ()
+    if not served:
+        raise TokenError(f"a {role} token serves named sites: give at least one --site")
+    known = set(conn.execute(sa.select(sites.c.id).where(sites.c.id.in_(served))).scalars())
+    unknown = [site for site in served if site not in known]
+    if unknown:
+        raise TokenError(f"no site {', '.join(map(repr, unknown))} is registered"
+                         " (see `rpfleet server import-sites`)")
+    return served
 
 
 def revoke(conn: sa.Connection, name: str, *, now: datetime | None = None) -> TokenInfo:
@@ -115,13 +170,16 @@ def revoke(conn: sa.Connection, name: str, *, now: datetime | None = None) -> To
             .values(revoked_at=now or _utc_now())
         )
         row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == row.id)).one()
-    return _info(row)
+    return _info(row, _sites_of(conn, [row.id]).get(row.id, ()))
 
 
 def listing(conn: sa.Connection) -> list[TokenInfo]:
     """Every token ever made, oldest first, without their digests."""
-    rows = conn.execute(sa.select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.id))
-    return [_info(row) for row in rows]
+    rows = conn.execute(
+        sa.select(api_tokens).order_by(api_tokens.c.created_at, api_tokens.c.id)
+    ).all()
+    served = _sites_of(conn, None)
+    return [_info(row, served.get(row.id, ())) for row in rows]
 
 
 def identify(conn: sa.Connection, presented: str) -> TokenInfo | None:
@@ -133,11 +191,24 @@ def identify(conn: sa.Connection, presented: str) -> TokenInfo | None:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == wanted)).first()
     if row is None or not hmac.compare_digest(row.token_hash, wanted):
         return None
-    return _info(row)
+    if row.role == OPERATOR:
+        return _info(row, ())
+    return _info(row, _sites_of(conn, [row.id]).get(row.id, ()))
 
 
-def _info(row: sa.Row) -> TokenInfo:
-    return TokenInfo(row.name, _aware(row.created_at), _aware(row.revoked_at))
+def _sites_of(conn: sa.Connection, token_ids: list[int] | None) -> dict[int, tuple[str, ...]]:
+    """The sites of the tokens ``token_ids`` (None: of every token), each sorted."""
+    query = sa.select(api_token_sites).order_by(api_token_sites.c.site_id)
+    if token_ids is not None:
+        query = query.where(api_token_sites.c.token_id.in_(token_ids))
+    served: dict[int, tuple[str, ...]] = {}
+    for row in conn.execute(query):
+        served[row.token_id] = (*served.get(row.token_id, ()), row.site_id)
+    return served
+
+
+def _info(row: sa.Row, served: tuple[str, ...]) -> TokenInfo:
+    return TokenInfo(row.name, _aware(row.created_at), _aware(row.revoked_at), row.role, served)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -3,6 +3,10 @@
 The token is printed once, by `create`, on stdout and nowhere else; the store
 keeps only its SHA-256 digest (see fleet_server.api.tokens), so a lost token
 is revoked and replaced, never recovered.
+
+Without ``--role`` a token is an operator token (reads the whole API); with
+``--role queue|payment`` and one ``--site`` per site served it is the queue
+system's or the payment gateway's, and may only announce at those sites.
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from typing import Any
 
 from fleet_server.commands.common import db_option, fail, open_store
 
+INTEGRATION_ROLES = ("queue", "payment")
+"""As fleet_server.api.tokens.INTEGRATION_ROLES (not imported: `--help` stays light)."""
+
 
 def add(sub: argparse._SubParsersAction) -> None:
     token = sub.add_parser("token", help="API tokens for the HTTP API: create, list, revoke")
@@ -20,9 +27,18 @@ def add(sub: argparse._SubParsersAction) -> None:
     create = actions.add_parser("create", help="make a token and print it (once)")
     db_option(create)
     create.add_argument("--name", required=True, help="who or what uses it, e.g. prometheus")
+    create.add_argument(
+        "--role", choices=INTEGRATION_ROLES, default=None,
+        help="an integration token: the queue system (queue calls) or the payment gateway "
+             "(payment confirmations); without it, an operator token (read access)",
+    )
+    create.add_argument(
+        "--site", dest="sites", action="append", default=[], metavar="SITE",
+        help="a site the integration token serves (repeat for several; needs --role)",
+    )
     create.set_defaults(handler=_create)
 
-    listing = actions.add_parser("list", help="names of the tokens, when made and revoked")
+    listing = actions.add_parser("list", help="the tokens: role, sites, when made and revoked")
     db_option(listing)
     listing.set_defaults(handler=_list)
 
@@ -40,7 +56,8 @@ def _create(args: argparse.Namespace, settings: Any) -> int:
         return 1
     try:
         with engine.begin() as conn:
-            token = tokens.create(conn, args.name)
+            token = tokens.create(conn, args.name, role=args.role or tokens.OPERATOR,
+                                  sites=args.sites)
     except tokens.TokenError as exc:
         return fail(str(exc))
     print(token)
@@ -55,10 +72,11 @@ def _list(args: argparse.Namespace, settings: Any) -> int:
         return 1
     with engine.connect() as conn:
         found = tokens.listing(conn)
-    print(f"{'name':<32} {'created':<20} {'revoked':<20}")
+    print(f"{'name':<32} {'role':<9} {'created':<20} {'revoked':<20} sites")
     for t in found:
         revoked = _when(t.revoked_at) if t.revoked_at else "-"
-        print(f"{t.name:<32} {_when(t.created_at):<20} {revoked:<20}")
+        served = ",".join(t.sites) or "-"
+        print(f"{t.name:<32} {t.role:<9} {_when(t.created_at):<20} {revoked:<20} {served}")
     return 0
 
 

@@ -33,10 +33,10 @@ def test_every_operation_requires_the_api_token_and_documents_401() -> None:
         "description": "An API token made with `rpfleet server token create --name NAME`.",
     }
     operations = [(path, op) for path, ops in spec["paths"].items() for op in ops.values()]
-    assert len(operations) == 9
+    assert len(operations) == 12
     for path, op in operations:
         assert op["security"] == [{"ApiToken": []}], path
-        assert "401" in op["responses"], path
+        assert {"401", "403"} <= set(op["responses"]), path
 
 
 def test_the_command_writes_the_document(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from fleet_server.api import tokens
 from fleet_server.cli import main
-from fleet_server.schema import api_tokens
+from fleet_server.schema import api_tokens, sites
 
 # ---- pure ------------------------------------------------------------------------
 
@@ -108,6 +108,71 @@ def test_the_listing_shows_names_and_times_oldest_first(engine) -> None:
     assert listed == [tokens.TokenInfo("earlier", t1, t2), tokens.TokenInfo("later", t2, None)]
 
 
+# ---- scopes -------------------------------------------------------------------------
+
+
+def register_sites(conn, *site_ids: str) -> None:
+    conn.execute(sites.insert(), [{"id": s, "name": s, "kind": "commune"} for s in site_ids])
+
+
+def test_an_integration_token_knows_its_role_and_sites(engine) -> None:
+    with engine.begin() as conn:
+        register_sites(conn, "hk-01", "bd-01", "dd-01")
+        queue = tokens.create(conn, "queue-hk", role="queue", sites=["hk-01", "bd-01", "hk-01"])
+        operator = tokens.create(conn, "console")
+        found, reader = tokens.identify(conn, queue), tokens.identify(conn, operator)
+        revoked = tokens.revoke(conn, "queue-hk")
+        listed = {t.name: t for t in tokens.listing(conn)}
+
+    assert (found.role, found.sites, found.is_operator) == ("queue", ("bd-01", "hk-01"), False)
+    assert (reader.role, reader.sites, reader.is_operator) == ("operator", (), True)
+    assert revoked.sites == ("bd-01", "hk-01") and not revoked.active
+    assert listed["queue-hk"].sites == ("bd-01", "hk-01") and listed["console"].sites == ()
+
+
+@pytest.mark.parametrize(
+    ("role", "served", "message"),
+    [
+        ("queue", [], "a queue token serves named sites: give at least one --site"),
+        ("payment", ["hk-01", "nowhere"], "no site 'nowhere' is registered"),
+        ("operator", ["hk-01"], "an operator token reads every site and takes no --site"),
+        ("admin", [], "no role 'admin'"),
+    ],
+    ids=["integration-without-site", "unknown-site", "operator-with-site", "unknown-role"],
+)
+def test_a_scope_that_does_not_fit_is_refused(engine, role, served, message) -> None:
+    with engine.begin() as conn:
+        register_sites(conn, "hk-01")
+        with pytest.raises(tokens.TokenError, match=message):
+            tokens.create(conn, "x", role=role, sites=served)
+        assert conn.execute(sa.select(api_tokens)).first() is None
+
+
+def test_the_commands_make_and_list_an_integration_token(db_url, capsys) -> None:
+    engine = sa.create_engine(db_url)
+    assert main(["token", "list", "--db", db_url]) == 0  # makes the store
+    with engine.begin() as conn:
+        register_sites(conn, "hk-01", "bd-01")
+    engine.dispose()
+    capsys.readouterr()
+
+    assert main(["token", "create", "--name", "pay-gw", "--role", "payment",
+                 "--site", "hk-01", "--site", "bd-01", "--db", db_url]) == 0
+    token = capsys.readouterr().out.strip()
+    assert main(["token", "list", "--db", db_url]) == 0
+    listed = capsys.readouterr().out.splitlines()
+
+    assert re.fullmatch(r"rpf_[A-Za-z0-9_-]{43}", token)
+    assert listed[1].split()[:2] == ["pay-gw", "payment"]
+    assert listed[1].split()[-2:] == ["-", "bd-01,hk-01"]
+    assert token not in "".join(listed)
+
+
+def test_a_site_without_a_role_is_refused_by_the_command(db_url, capsys) -> None:
+    assert main(["token", "create", "--name", "q", "--site", "hk-01", "--db", db_url]) == 2
+    assert "an operator token reads every site and takes no --site" in capsys.readouterr().err
+
+
 # ---- the commands ------------------------------------------------------------------
 
 
@@ -144,9 +209,10 @@ def test_the_listing_marks_revoked_tokens(db_url, capsys) -> None:
     main(["token", "list", "--db", db_url])
     lines = capsys.readouterr().out.splitlines()
 
-    assert lines[0].split() == ["name", "created", "revoked"]
-    assert lines[1].startswith("a ") and lines[1].rstrip().endswith("Z")
-    assert lines[2].startswith("b ") and lines[2].rstrip().endswith("-")
+    assert lines[0].split() == ["name", "role", "created", "revoked", "sites"]
+    a, b = lines[1].split(), lines[2].split()
+    assert a[0] == "a" and a[1] == "operator" and a[-2].endswith("Z") and a[-1] == "-"
+    assert b[0] == "b" and b[-2:] == ["-", "-"]
 
 
 @pytest.mark.parametrize(
