@@ -1,0 +1,169 @@
+"""The rig itself, on one emulated node without an agent: what the scenarios rely on
+(keys typed exactly and only on the chosen keyboard, hot-plug, USB serial lines,
+the control channel) is checked here against the guest kernel's own view."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from tests.hil.keys import typed_events
+from tests.hil.rig import GuestError, GuestNode
+
+pytestmark = pytest.mark.hil
+
+# Reads a keyboard's evdev node (without grabbing it) until Return is released, the
+# stop file appears or the time is up; prints [code, value] for every key down and up.
+READER = """\
+import json, os, select, struct, sys, time
+device, ready, seconds, stop = sys.argv[1:]
+fd = os.open(device, os.O_RDONLY)
+open(ready, "w").close()
+events, end = [], time.monotonic() + float(seconds)
+while time.monotonic() < end and [28, 0] not in events and not os.path.exists(stop):
+    if select.select([fd], [], [], 0.1)[0]:
+        data = os.read(fd, 24 * 64)
+        for i in range(0, len(data), 24):
+            _, _, kind, code, value = struct.unpack("llHHi", data[i:i + 24])
+            if kind == 1 and value in (0, 1):
+                events.append([code, value])
+print(json.dumps(events))
+"""
+
+# Opens a tty raw, says so, and prints (repr) the first N bytes it reads.
+SERIAL_READER = """\
+import os, sys, tty
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+tty.setraw(fd)
+open(sys.argv[2], "w").close()
+data = b""
+while len(data) < int(sys.argv[3]):
+    data += os.read(fd, 100)
+print(repr(data))
+"""
+
+
+@pytest.fixture(scope="module")
+def node(hil_image, tmp_path_factory):
+    guest = GuestNode(hil_image, tmp_path_factory.mktemp("rig"))
+    guest.plug_serial("BOOT-0001", id="boot-line")
+    try:
+        guest.start()
+        guest.write_file("/tmp/reader.py", READER)
+        guest.write_file("/tmp/serial_reader.py", SERIAL_READER)
+        yield guest
+    finally:
+        guest.stop()
+
+
+def by_id(serial: str) -> str:
+    return f"/dev/input/by-id/usb-QEMU_QEMU_USB_Keyboard_{serial}-event-kbd"
+
+
+def wait_for_path(node: GuestNode, path: str, present: bool = True, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while (node.run(f"test -e {path}").rc == 0) != present:
+        assert time.monotonic() < deadline, f"{path} {'absent' if present else 'present'} after {timeout}s"
+        time.sleep(0.1)
+
+
+class Reader:
+    """A guest process reading one keyboard, in a thread of the test."""
+
+    def __init__(self, node: GuestNode, path: str, name: str, seconds: float = 30) -> None:
+        self.result: dict = {}
+        ready = f"/tmp/{name}.ready"
+        cmd = f"python3 /tmp/reader.py {path} {ready} {seconds} /tmp/readers.stop"
+        self._thread = threading.Thread(target=lambda: self.result.update(
+            run=node.run(cmd, timeout=seconds + 20)))
+        self._thread.start()
+        wait_for_path(node, ready)
+
+    def events(self) -> list[tuple[str, int]]:
+        from evdev import ecodes
+
+        self._thread.join()
+        run = self.result["run"]
+        assert run.rc == 0, run.stderr
+        return [(ecodes.KEY[code] if isinstance(ecodes.KEY[code], str) else ecodes.KEY[code][0], value)
+                for code, value in json.loads(run.stdout)]
+
+
+def test_typed_text_reaches_only_the_chosen_keyboard_key_for_key(node):
+    scanner = node.plug_keyboard("SCAN-0001")
+    other = node.plug_keyboard("KBD-0002")
+    for serial in ("SCAN-0001", "KBD-0002"):
+        wait_for_path(node, by_id(serial))
+    on_scanner = Reader(node, by_id("SCAN-0001"), "scanner")
+    on_other = Reader(node, by_id("KBD-0002"), "other")
+    text = 'HD-2024/Q:"Ab_9"+{x}|~<?>!@#$%^&*() z'
+
+    node.type_text(scanner, text, enter=True)
+
+    assert on_scanner.events() == typed_events(text + "\n")
+    node.write_file("/tmp/readers.stop", "")
+    assert on_other.events() == []
+    node.unplug(scanner)
+    node.unplug(other)
+
+
+def test_an_unplugged_keyboard_goes_and_comes_back_under_a_new_kernel_name(node):
+    pad = node.plug_keypad("PAD-0003")
+    wait_for_path(node, by_id("PAD-0003"))
+    first = node.run(f"readlink -f {by_id('PAD-0003')}").stdout.strip()
+    node.unplug(pad)
+    wait_for_path(node, by_id("PAD-0003"), present=False)
+    holder = node.plug_keyboard("KBD-0004")  # takes the freed event node
+    wait_for_path(node, by_id("KBD-0004"))
+    node.plug_keypad("PAD-0003", id="pad-again")
+    wait_for_path(node, by_id("PAD-0003"))
+    assert node.run(f"readlink -f {by_id('PAD-0003')}").stdout.strip() != first
+    props = node.run(f"udevadm info -q property -n {by_id('PAD-0003')}").stdout
+    assert "ID_SERIAL_SHORT=PAD-0003" in props.splitlines()
+    node.unplug(holder)
+    node.unplug("pad-again")
+
+
+def test_usb_serial_lines_carry_bytes_both_ways(node):
+    boot_line = node.serial_line("boot-line")
+    hot_line = node.plug_serial("HOT-0005")
+    for line in (boot_line, hot_line):
+        wait_for_path(node, line.by_id)
+        assert node.run(f"stty -F {line.by_id} 9600 raw -echo").rc == 0
+
+    assert node.run(f"printf 'WHO\\r\\n' > {boot_line.by_id}").rc == 0
+    assert boot_line.wait_for(b"WHO\r\n") == b"WHO\r\n"
+    got: dict = {}
+    reading = threading.Thread(target=lambda: got.update(run=node.run(
+        f"python3 /tmp/serial_reader.py {hot_line.by_id} /tmp/serial.ready 13", timeout=30)))
+    reading.start()
+    wait_for_path(node, "/tmp/serial.ready")
+    hot_line.send(b"PRESS 5\r\nOK\r\n")
+    reading.join()
+    assert got["run"].stdout.strip() == repr(b"PRESS 5\r\nOK\r\n")
+    node.unplug(hot_line.id)
+    wait_for_path(node, hot_line.by_id, present=False)
+
+
+def test_the_control_channel_writes_reads_runs_and_signals(node):
+    node.write_file("/tmp/blob", bytes(range(256)), mode=0o600)
+    assert node.read_bytes("/tmp/blob") == bytes(range(256))
+    assert node.run("stat -c %a /tmp/blob").stdout.strip() == "600"
+    slow = node.run("echo started; sleep 30", timeout=1)
+    assert slow.timed_out and slow.stdout == "started\n"
+    with pytest.raises(GuestError, match="FileNotFoundError"):
+        node.read_file("/nonexistent")
+
+    node.write_file("/tmp/bad.toml", 'node_id = "x"\nbogus = 1\n')
+    node.start_agent("/tmp/bad.toml", log="/tmp/bad.log")
+    assert node.wait_agent(60) == 1  # the config is refused, not run
+    assert "bogus" in node.read_file("/tmp/bad.log")
+
+    node.write_file("/tmp/good.toml", 'node_id = "hil-rig"\nstate_dir = "/tmp/state"\n')
+    node.start_agent("/tmp/good.toml", log="/tmp/good.log")
+    assert node.wait_agent(1) is None and node.agent_status()["running"]
+    assert node.kill_agent() == -9
+    assert not node.agent_status()["running"]
