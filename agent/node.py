@@ -21,7 +21,7 @@ from agent.sysinfo import MachineReader, read_clock_synced
 from devices.base import Driver
 from devices.registry import build_driver
 from rpfleet.protocol import Channel, PayloadError, decode_as
-from rpfleet.protocol.messages import Ack, Alarm, EventDetail, Health, PeripheralHealth
+from rpfleet.protocol.messages import Ack, Alarm, Announce, EventDetail, Health, PeripheralHealth
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +146,9 @@ class NodeAgent:
         self.sender.reconnected()
 
     def _received(self, channel: Channel, payload: bytes) -> None:
+        if channel is Channel.ANNOUNCE:
+            self._announce(payload)
+            return
         if channel is not Channel.ACK:
             log.debug("no handler yet for %s", channel)
             return
@@ -155,6 +158,20 @@ class NodeAgent:
             log.warning("ignoring malformed ack: %s", exc)
             return
         self.sender.acked(ack)
+
+    def _announce(self, payload: bytes) -> None:
+        """Hand an `Announce` to every driver that says announcements (soundboxes); each
+        takes what concerns its counters and records what it did with it."""
+        try:
+            message = decode_as(Announce, payload)
+        except PayloadError as exc:
+            log.warning("ignoring malformed announce: %s", exc)
+            return
+        taken = [driver.id for driver in self.drivers
+                 if (say := getattr(driver, "announce", None)) is not None and say(message)]
+        if not taken:
+            log.info("announce %s (%s, counter %s): no soundbox here says it; ignored",
+                     message.id, message.kind, message.counter)
 
     # drivers ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from devices.base import Driver, Record
 from devices.rating_pad import RatingPadConfig, build_rating_pad
 from devices.scanner import DocumentScannerConfig, ScannerConfig, build_document_scanner, build_scanner
+from devices.soundbox import SoundboxConfig, build_soundbox
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ KINDS: dict[str, DriverKind] = {
     "rating-pad": DriverKind(RatingPadConfig, build_rating_pad),
     "scanner": DriverKind(ScannerConfig, build_scanner),
     "document-scanner": DriverKind(DocumentScannerConfig, build_document_scanner),
+    "soundbox": DriverKind(SoundboxConfig, build_soundbox),
 }
 
 _CONFIGS = tuple(kind.config for kind in KINDS.values())

@@ -153,10 +153,9 @@ def _asked(request: Request) -> dict[str, Any]:
 def wire_message(announcement_id: str, asked: dict[str, Any], expires_at: datetime) -> Announce:
     """The `Announce` for what ``asked`` says (as `_asked` gives it).
 
-    Built through the contract's model, so a field the contract does not carry
-    yet (a call's ``service`` wording key and ``priority``) is left off the
-    wire, and goes on it once the model declares it. The officer never goes:
-    it is kept for tagging the service, not said.
+    Built through the contract's model. A call's ``service`` and ``priority``
+    choose the voice pack's wording on the node (contract 1.4). The officer
+    never goes: it is kept for tagging the service, not said.
     """
     fields = {k: v for k, v in asked.items() if v is not None and k != "officer"}
     return Announce.model_validate({**fields, "id": announcement_id, "expires_at": expires_at})

@@ -24,7 +24,7 @@ from pydantic import (
 from rpfleet.protocol.topics import NODE_ID_PATTERN, Channel
 
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 3
+SCHEMA_MINOR = 4
 SCHEMA_VERSION = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 MAX_BATCH = 500
@@ -192,8 +192,41 @@ class Alarm(Part):
     cleared: bool = False
 
 
+AnnounceKind = Literal["queue-call", "payment", "thank-you", "test", "identify", "text"]
+
+
+class AnnouncementResult(Part):
+    """What a soundbox did with an `Announce` (1.4): said it in full, or why not.
+
+    The event's ``at`` is when the soundbox began to say it (``played``), else when it was
+    given up. One result per soundbox per announcement; a redelivered `Announce` (same id)
+    gets none."""
+
+    kind: Literal["announcement"] = "announcement"
+    soundbox: Name = Field(description="The soundbox's peripheral id on the node.")
+    announce_id: Name = Field(description="The `Announce`'s id.")
+    announce_kind: AnnounceKind
+    counter: Name | None = None
+    ticket: Name | None = None
+    outcome: Literal["played", "expired", "merged", "no-device", "device-busy", "failed"] = Field(
+        description="played: said in full, to its last sample; expired: dropped unsaid, it was "
+        "past its expires_at; merged: a repeat of `merged_into`, not said again; no-device: "
+        "the soundbox was absent; device-busy: another program held the audio device; "
+        "failed: anything else (`reason` says what, e.g. a word the voice pack cannot say).",
+    )
+    reason: Text | None = None
+    merged_into: Name | None = Field(default=None, description="merged: the announcement said.")
+    clips: list[Name] | None = Field(
+        default=None, max_length=500, description="played: the voice pack's clip ids, in order."
+    )
+    duration_ms: int | None = Field(default=None, ge=0, description="played: how long it spoke.")
+    waited_ms: int | None = Field(
+        default=None, ge=0, description="From its arrival at the node to the start of playing."
+    )
+
+
 EventDetail = Annotated[
-    Union[RatingTap, Scan, PeripheralAttached, PeripheralDetached, Alarm],
+    Union[RatingTap, Scan, PeripheralAttached, PeripheralDetached, Alarm, AnnouncementResult],
     Field(discriminator="kind"),
 ]
 
@@ -359,12 +392,20 @@ class Announce(Message):
     """Something to say or show now; dropped if it arrives after ``expires_at``."""
 
     id: Name
-    kind: Literal["queue-call", "payment", "thank-you", "test", "identify", "text"]
+    kind: AnnounceKind
     ticket: Name | None = None
     counter: Name | None = None
     amount_vnd: int | None = Field(default=None, ge=0)
     text: Text | None = None
     expires_at: AwareDatetime
+    priority: bool | None = Field(
+        default=None,
+        description="True for a priority citizen (elderly, disabled, pregnant): the voice "
+        "pack's priority wording where it has one (1.4).",
+    )
+    service: Name | None = Field(
+        default=None, description="A wording key of the voice pack for the service called (1.4)."
+    )
 
 
 MODEL_BY_CHANNEL: dict[Channel, type[Message]] = {

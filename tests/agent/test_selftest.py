@@ -24,7 +24,7 @@ from agent.selftest import (
 from devices.rating_pad import RatingPadConfig
 from devices.scanner import DocumentScannerConfig, ScannerConfig
 from rpfleet.protocol import Channel, decode
-from rpfleet.protocol.messages import RatingTap, Scan
+from rpfleet.protocol.messages import SCHEMA_VERSION, RatingTap, Scan
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=timezone(timedelta(hours=7)))
 
@@ -208,7 +208,7 @@ def test_the_record_holds_one_result_per_step_and_travels_the_wire():
         ("qr-1", "scanner", False, "nothing seen in 1m", "  cáp USB lỏng "),
     ]
     assert decode(Channel.HANDOVER, record.to_json()) == record
-    assert json.loads(record.to_json())["v"] == "1.3"
+    assert json.loads(record.to_json())["v"] == SCHEMA_VERSION
 
 
 def test_no_technician_and_no_peripherals_still_make_a_record():

@@ -26,6 +26,12 @@ EVENT_DETAILS: dict[str, m.Part] = {
     ),
     "peripheral-detached": m.PeripheralDetached(peripheral="pad-1", peripheral_kind="rating-pad"),
     "alarm": m.Alarm(code="disk-low", severity="warning", message="12 MB free on /var"),
+    "announcement": m.AnnouncementResult(
+        soundbox="loa-5", announce_id="call-20261125-1023", announce_kind="queue-call",
+        counter="5", ticket="1023", outcome="played",
+        clips=["call-intro", "n1", "thousand", "n0", "hundred", "n2", "tens", "n3", "to-counter", "n5"],
+        duration_ms=6758, waited_ms=12,
+    ),
 }
 
 

@@ -302,9 +302,10 @@ def test_a_call_reaches_its_counter_and_the_hall_and_no_one_else(server, live, h
     for node in (live.counter5, live.soundbox):
         heard, raw = received_raw(ears[node])
         assert heard.expires_at == sent_at + timedelta(seconds=90)
-        # The officer is never said; service and priority wait for the contract to carry them.
+        # The officer is never said; the service and priority choose the pack's wording (1.4).
         assert raw == {"v": heard.v, "id": answer["id"], "kind": "queue-call", "ticket": "1023",
-                       "counter": "5", "expires_at": raw["expires_at"]}
+                       "counter": "5", "expires_at": raw["expires_at"],
+                       "service": "ho-tich", "priority": True}
 
     # What each other node hears first is what was meant for it: the call above never came.
     for site, counter, node in (("hk-01", "2", live.counter2), ("bd-01", "1", live.bd_soundbox)):
