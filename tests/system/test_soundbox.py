@@ -120,3 +120,43 @@ def test_a_node_without_a_soundbox_ignores_an_announce(running_agent, new_node, 
     eventually(lambda: "no soundbox here says it" in caplog.text)
     eventually(lambda: "ignoring malformed announce" in caplog.text)
     assert runner.call(lambda: runner.agent.drivers[0].health().state) == "ok"
+
+
+def test_the_queue_system_calls_a_ticket_and_the_counter_hears_it(
+    sound_server, server, running_agent, new_node, built_pack, tmp_path
+):
+    """The whole channel: the queue system's HTTP call (its own scoped token) -> the fleet
+    server -> down/announce over mutual TLS -> the node's soundbox -> the sink's recording."""
+    from fastapi.testclient import TestClient
+
+    from fleet_server.api import tokens
+    from fleet_server.api.app import create_app
+    from fleet_server.schema import counters
+    from fleet_server.store import add_site, assign_node
+
+    node = new_node()
+    with server.engine.begin() as conn:
+        add_site(conn, "pv-bach-dang", "Phường Bạch Đằng", "commune")
+        conn.execute(counters.insert(), [{"site_id": "pv-bach-dang", "id": "5"}])
+        assign_node(conn, node, "pv-bach-dang", "5")
+        token = tokens.create(conn, "queue-bach-dang", role="queue", sites=["pv-bach-dang"])
+    runner = running_agent(node, peripherals=[soundbox(built_pack)])
+    eventually(lambda: soundbox_ready(runner) and runner.agent.link.connected)
+    rate = built_pack.info.sample_rate
+
+    with TestClient(create_app(server.engine, link=server.link)) as http, \
+            sound_server.recorder(tmp_path / "http-call-1023-to-5", rate) as recording:
+        answer = http.post("/api/v1/sites/pv-bach-dang/calls", json={"ticket": "1023", "counter": "5"},
+                           headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 202, answer.text
+        assert [n["node"] for n in answer.json()["nodes"]] == [node]
+        rows = eventually(lambda: [r for r in stored_events(server, node)
+                                   if r.kind == "announcement"], timeout=60)
+    expected_clips = compose(Announce.model_validate_json(announce_payload(id="x", expires_in=60)),
+                             built_pack)
+    expected = pcm_samples(render(expected_clips, built_pack))
+    heard = hear(recording.capture.samples, expected, rate, clip_joins(expected_clips, built_pack))
+
+    assert (rows[0].detail["outcome"], rows[0].detail["announce_id"]) == ("played", answer.json()["id"])
+    assert heard.similarity > 0.98, heard
+    assert (heard.lost_head_ms, heard.lost_tail_ms, heard.lost_ms, heard.clipped) == (0, 0, 0, 0), heard
