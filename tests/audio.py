@@ -362,3 +362,61 @@ def clip_joins(clips: list[str], pack) -> list[tuple[int, int]]:
 
 def pcm_samples(pcm: bytes) -> np.ndarray:
     return np.frombuffer(pcm, dtype="<i2").astype(np.int16)
+
+
+
+def wav_samples(path: Path, rate: int) -> np.ndarray:
+    """A 16-bit PCM WAV (any channels and rate, e.g. QEMU's ``-audiodev wav``) as mono
+    int16 samples at ``rate``: channels averaged, resampled in the frequency domain (exact
+    for sound band-limited below both rates' Nyquist, as a resampled announcement is)."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != 2:
+            raise ValueError(f"{path}: {8 * wav.getsampwidth()}-bit samples, not 16")
+        channels, source_rate = wav.getnchannels(), wav.getframerate()
+        data = wav.readframes(wav.getnframes())
+    frames = np.frombuffer(data[: len(data) - len(data) % (2 * channels)], dtype="<i2")
+    mono = frames.reshape(-1, channels).astype(np.float64).mean(axis=1)
+    return _resampled(mono, round(mono.size * rate / source_rate))
+
+
+def _resampled(samples: np.ndarray, count: int) -> np.ndarray:
+    """``samples`` stretched or squeezed to ``count`` samples (FFT), as int16."""
+    mono = samples.astype(np.float64)
+    if count != mono.size and mono.size:
+        spectrum = np.fft.rfft(mono)
+        keep = count // 2 + 1
+        spectrum = spectrum[:keep] if keep <= spectrum.size else np.concatenate(
+            [spectrum, np.zeros(keep - spectrum.size, complex)])
+        mono = np.fft.irfft(spectrum, count) * (count / samples.size)
+    return np.clip(np.round(mono), -32768, 32767).astype(np.int16)
+
+
+def clock_ratio(recorded: np.ndarray, expected: np.ndarray, rate: int,
+                window_s: float = 0.5) -> float:
+    """How much longer ``expected`` lasts in ``recorded`` than it should (1.0: the same
+    clock): the loudest ``window_s`` of its first and of its last quarter, each found in the
+    recording near where the whole aligns. An emulated sound card's clock (QEMU's, under
+    TCG) runs a little off the host's; over a few seconds that smears the samples enough
+    for cross-correlation of the whole to fail though every syllable is there."""
+    window = int(window_s * rate)
+    quarter = len(expected) // 4
+    if quarter < window:
+        return 1.0
+    start, _ = align(recorded, expected)
+
+    def loudest(lo: int, hi: int) -> int:  # the start of the loudest window in [lo, hi)
+        energy = np.convolve(np.square(expected[lo:hi + window].astype(np.float64)), np.ones(window), "valid")
+        return lo + int(np.argmax(energy[: hi - lo]))
+
+    def found(at: int) -> int:
+        lo = max(0, start + at - window)
+        lag, _ = align(recorded[lo:start + at + 2 * window], expected[at:at + window])
+        return lo + lag
+
+    first, last = loudest(0, quarter), loudest(len(expected) - quarter, len(expected) - window)
+    return (found(last) - found(first)) / (last - first)
+
+
+def dedrifted(recorded: np.ndarray, ratio: float) -> np.ndarray:
+    """``recorded`` on the host's clock again (see `clock_ratio`)."""
+    return _resampled(recorded, round(len(recorded) / ratio))

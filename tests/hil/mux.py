@@ -175,9 +175,11 @@ class PipeWriter:
     """A write-only character device as a frame sink (the guest's virtio-serial port)."""
 
     def __init__(self, fd: int) -> None:
-        self._fd = fd
+        self._fd: int | None = fd
 
     def write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise ConnectionError("the port was closed")
         view = memoryview(data)
         while view:
             try:
@@ -185,19 +187,57 @@ class PipeWriter:
             except BlockingIOError:
                 import select
 
-                select.select([], [self._fd], [])
+                # A port whose host end went away never becomes writable; poll says HUP.
+                poller = select.poll()
+                poller.register(self._fd, select.POLLOUT)
+                if any(events & select.POLLHUP for _, events in poller.poll()):
+                    raise ConnectionError("the host end of the port went away") from None
                 continue
             view = view[written:]
 
+    def close(self) -> None:
+        """Close the fd; later writes raise ConnectionError, never reach a reused fd number."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
-async def _guest_main(listen: tuple[str, int], device: str) -> None:
+
+async def _guest_main(listen: tuple[str, int], device: str, retry_s: float = 0.1) -> None:
+    """Carry connections while the host end is attached, for as long as the guest runs.
+
+    A virtio-serial port whose host end is not attached (not yet, or not any more)
+    reads as end of file at once: the port is then closed and opened again every
+    ``retry_s`` until the host is there, and the mux listens only meanwhile. A host
+    that attaches sends RESET first, so nothing of an earlier attachment lingers;
+    connections accepted before the host went away end at their next write.
+    """
     loop = asyncio.get_running_loop()
-    # A virtio-serial port can be open once only (EBUSY): both directions share one open.
-    read_fd = os.open(device, os.O_RDWR | os.O_NONBLOCK)
-    write_fd = os.dup(read_fd)
-    reader = asyncio.StreamReader()
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
-    await run_guest(listen, reader, Frames(PipeWriter(write_fd)))
+    while True:
+        # A virtio-serial port can be open once only (EBUSY): both directions share one open.
+        read_fd = os.open(device, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            first = os.read(read_fd, MAX_CHUNK)
+        except BlockingIOError:  # attached, nothing sent yet
+            first = None
+        if first == b"":  # no host end: try again
+            os.close(read_fd)
+            await asyncio.sleep(retry_s)
+            continue
+        write_fd = os.dup(read_fd)
+        writer = PipeWriter(write_fd)
+        reader = asyncio.StreamReader()
+        if first:
+            reader.feed_data(first)
+        transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", 0))
+        try:
+            await run_guest(listen, reader, Frames(writer))
+        except asyncio.IncompleteReadError:
+            pass  # the host end went away
+        finally:
+            transport.close()
+            writer.close()
+        await asyncio.sleep(retry_s)  # the transport lets go of the port meanwhile
 
 
 def main() -> None:

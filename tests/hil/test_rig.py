@@ -5,12 +5,15 @@ the control channel) is checked here against the guest kernel's own view."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
 import pytest
 
+from tests.conftest import eventually
 from tests.hil.keys import typed_events
+from tests.hil.mux import HostMux
 from tests.hil.rig import GuestError, GuestNode
 
 pytestmark = pytest.mark.hil
@@ -167,3 +170,51 @@ def test_the_control_channel_writes_reads_runs_and_signals(node):
     assert node.wait_agent(1) is None and node.agent_status()["running"]
     assert node.kill_agent() == -9
     assert not node.agent_status()["running"]
+
+
+# Dials the guest's MQTT mux, says hello and prints what comes back.
+DIAL = """\
+import socket
+with socket.create_connection(("127.0.0.1", 1883), timeout=20) as sock:
+    sock.sendall(b"hello through the port\\n")
+    print(sock.makefile("rb").readline().decode().strip())
+"""
+
+
+def mux_pids(node: GuestNode) -> list[str]:
+    """The guest's MQTT mux processes (no procps in the guest: /proc; the brackets keep
+    the shell and grep themselves out)."""
+    found = node.run("grep -l '/opt/hil/[m]ux.py' /proc/[0-9]*/cmdline 2>/dev/null").stdout
+    return [path.split("/")[2] for path in found.split()]
+
+
+def mux_listens(node: GuestNode) -> bool:
+    # 127.0.0.1:1883 in LISTEN state (0A), as /proc/net/tcp writes it
+    return node.run("awk '$2 == \"0100007F:075B\" && $4 == \"0A\"' /proc/net/tcp | grep -q .").rc == 0
+
+
+def test_the_guest_mux_waits_for_the_host_end_and_carries_connections_once_it_attaches(node):
+    """The guest's mux outlives its port's host end going away (a port without one
+    reads as end of file) and carries connections again once a host end attaches."""
+    mux_pid = mux_pids(node)
+    assert len(mux_pid) == 1 and mux_listens(node)
+    node._idle_mqtt.close()  # the rig's placeholder host end (this node has no broker)
+    node._idle_mqtt = None
+    eventually(lambda: not mux_listens(node), timeout=20, interval=0.2)
+
+    with socket.create_server(("127.0.0.1", 0)) as echo:
+        def answer() -> None:
+            conn, _ = echo.accept()
+            with conn:
+                conn.sendall(b"echo: " + conn.makefile("rb").readline())
+
+        threading.Thread(target=answer, daemon=True).start()
+        host = HostMux(str(node._sockets / "mqtt.sock"), echo.getsockname()).start()
+        try:
+            eventually(lambda: mux_listens(node), timeout=20, interval=0.2)
+            node.write_file("/tmp/dial.py", DIAL)
+            dialled = node.run("python3 /tmp/dial.py", timeout=30)
+        finally:
+            host.stop()
+    assert dialled.stdout.strip() == "echo: hello through the port", dialled.stderr
+    assert mux_pids(node) == mux_pid
