@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from devices.line_reader import LineReader
+
 MAX_LINE = 64
 """Longest line a pad may send, terminator excluded; longer ones are skipped."""
 
@@ -51,7 +53,7 @@ def ack(button: int) -> bytes:
     return b"ACK %d\n" % button
 
 
-class PadLineReader:
+class PadLineReader(LineReader[PadLine]):
     """Cuts the bytes a pad sends into messages, whatever pieces they arrive in.
 
     Lines that are not messages (noise, a wrong baud rate, another firmware)
@@ -61,51 +63,4 @@ class PadLineReader:
     """
 
     def __init__(self) -> None:
-        self._partial = bytearray()
-        self._overflowed = False
-        self.garbage = 0
-        self.overlong = 0
-        self.cut_off = 0
-
-    def feed(self, data: bytes) -> list[PadLine]:
-        """The messages completed by ``data``, in order."""
-        messages: list[PadLine] = []
-        *complete, rest = bytes(data).split(b"\n")
-        for piece in complete:
-            line = self._take(piece)
-            if line is None:
-                continue
-            message = parse_line(line)
-            if message is None:
-                self.garbage += 1
-            else:
-                messages.append(message)
-        self._keep(rest)
-        return messages
-
-    def disconnected(self) -> None:
-        """The pad went away: forget the unfinished line."""
-        if self._partial or self._overflowed:
-            self.cut_off += 1
-        self._partial.clear()
-        self._overflowed = False
-
-    def _take(self, piece: bytes) -> bytes | None:
-        """The complete line ending with ``piece``; None if it was overlong or empty."""
-        self._keep(piece)
-        line, overflowed = bytes(self._partial), self._overflowed
-        self._partial.clear()
-        self._overflowed = False
-        if overflowed:
-            return None
-        line = line.removesuffix(b"\r")
-        return line or None
-
-    def _keep(self, piece: bytes) -> None:
-        if self._overflowed:
-            return
-        self._partial += piece
-        if len(self._partial) > MAX_LINE + 1:  # + 1: room for a CR before the LF
-            self._partial.clear()
-            self._overflowed = True
-            self.overlong += 1
+        super().__init__(parse_line, MAX_LINE)

@@ -20,6 +20,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from devices.line_reader import LineReader
+
 MAX_LINE = 1024
 WHO = b"WHO\n"
 CLIPS, TEXT = "CLIPS", "TEXT"
@@ -111,7 +113,7 @@ def _line(text: str) -> bytes:
     return data + b"\n"
 
 
-class SpeakerLineReader:
+class SpeakerLineReader(LineReader[SpeakerLine]):
     """Cuts what a speaker sends into messages, whatever pieces it arrives in.
 
     Lines that are not messages, and lines longer than MAX_LINE, are skipped and counted;
@@ -119,44 +121,4 @@ class SpeakerLineReader:
     """
 
     def __init__(self) -> None:
-        self._partial = bytearray()
-        self._overflowed = False
-        self.garbage = 0
-        self.overlong = 0
-
-    def feed(self, data: bytes) -> list[SpeakerLine]:
-        messages: list[SpeakerLine] = []
-        *complete, rest = bytes(data).split(b"\n")
-        for piece in complete:
-            line = self._take(piece)
-            if line is None:
-                continue
-            message = parse_line(line)
-            if message is None:
-                self.garbage += 1
-            else:
-                messages.append(message)
-        self._keep(rest)
-        return messages
-
-    def disconnected(self) -> None:
-        self._partial.clear()
-        self._overflowed = False
-
-    def _take(self, piece: bytes) -> bytes | None:
-        self._keep(piece)
-        line, overflowed = bytes(self._partial), self._overflowed
-        self._partial.clear()
-        self._overflowed = False
-        if overflowed:
-            return None
-        return line.removesuffix(b"\r") or None
-
-    def _keep(self, piece: bytes) -> None:
-        if self._overflowed:
-            return
-        self._partial += piece
-        if len(self._partial) > MAX_LINE + 1:
-            self._partial.clear()
-            self._overflowed = True
-            self.overlong += 1
+        super().__init__(parse_line, MAX_LINE)
