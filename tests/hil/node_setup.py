@@ -48,3 +48,23 @@ def agent_holds_open(guest: GuestNode, path: str) -> bool:
     """The agent process has ``path`` (a link such as a by-id name) open."""
     pid = guest.agent_status()["pid"]
     return guest.run(f'ls -l /proc/{pid}/fd 2>/dev/null | grep -q " -> $(readlink -f {path})$"').rc == 0
+
+
+# Runs in the guest: reads a keyboard's evdev node without grabbing it (as a kiosk's
+# window system would) until Return is released, the stop file appears or the time is
+# up; prints [code, value] for every key down and up.
+KEY_READER = """\
+import json, os, select, struct, sys, time
+device, ready, seconds, stop = sys.argv[1:]
+fd = os.open(device, os.O_RDONLY)
+open(ready, "w").close()
+events, end = [], time.monotonic() + float(seconds)
+while time.monotonic() < end and [28, 0] not in events and not os.path.exists(stop):
+    if select.select([fd], [], [], 0.1)[0]:
+        data = os.read(fd, 24 * 64)
+        for i in range(0, len(data), 24):
+            _, _, kind, code, value = struct.unpack("llHHi", data[i:i + 24])
+            if kind == 1 and value in (0, 1):
+                events.append([code, value])
+print(json.dumps(events))
+"""

@@ -113,11 +113,17 @@ class Qmp:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+        hang_up(sock)
         if self._reader is not None:
             self._reader.join(2)
+
+
+def hang_up(sock: socket.socket | None) -> None:
+    """Shut ``sock`` down both ways (waking a thread blocked reading it) and close it."""
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()

@@ -32,7 +32,7 @@ from typing import Any
 from rpfleet import process
 from tests.hil.image import Image
 from tests.hil.keys import SHIFT, key_events, qcode, strokes
-from tests.hil.qmp import Qmp, QmpError
+from tests.hil.qmp import Qmp, QmpError, hang_up
 
 QEMU = "qemu-system-x86_64"
 KERNEL_ARGS = "console=ttyS0 quiet panic=-1 tsc=reliable"
@@ -133,12 +133,7 @@ class Control:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
-        if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            sock.close()
+        hang_up(sock)
 
 
 class SerialLine:

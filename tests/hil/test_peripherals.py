@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import eventually
 from tests.hil.keys import typed_events
-from tests.hil.node_setup import agent_holds_open, install_agent_config
+from tests.hil.node_setup import KEY_READER, agent_holds_open, install_agent_config
 from tests.hil.rig import GuestNode
 from tests.system.helpers import node_row, stored_events
 
@@ -94,25 +94,6 @@ else:
     fcntl.ioctl(fd, 0x40044590, 0)
     print("GRABBED")
 """
-# Reads a keyboard's evdev node without grabbing it (as a kiosk's window system
-# would) until Return is released, the stop file appears or the time is up; prints
-# [code, value] for every key down and up.
-LISTENER = """\
-import json, os, select, struct, sys, time
-device, ready, seconds, stop = sys.argv[1:]
-fd = os.open(device, os.O_RDONLY)
-open(ready, "w").close()
-events, end = [], time.monotonic() + float(seconds)
-while time.monotonic() < end and [28, 0] not in events and not os.path.exists(stop):
-    if select.select([fd], [], [], 0.1)[0]:
-        data = os.read(fd, 24 * 64)
-        for i in range(0, len(data), 24):
-            _, _, kind, code, value = struct.unpack("llHHi", data[i:i + 24])
-            if kind == 1 and value in (0, 1):
-                events.append([code, value])
-print(json.dumps(events))
-"""
-
 RECORDED = re.compile(r"recorded (\S+) #(\d+)")
 
 
@@ -161,7 +142,7 @@ def shared_guest_setup():
 @pytest.fixture(scope="module")
 def bench(shared_guest: GuestNode, shared_node: str, broker) -> Bench:
     shared_guest.write_file("/tmp/second_reader.py", SECOND_READER)
-    shared_guest.write_file("/tmp/listener.py", LISTENER)
+    shared_guest.write_file("/tmp/listener.py", KEY_READER)
     return Bench(shared_guest, shared_node, install_agent_config(shared_guest, broker, shared_node,
                                                                  PERIPHERALS))
 

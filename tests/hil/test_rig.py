@@ -16,25 +16,9 @@ from tests.hil.keys import typed_events
 from tests.hil.mux import HostMux
 from tests.hil.rig import GuestError, GuestNode
 
-pytestmark = pytest.mark.hil
+from tests.hil.node_setup import KEY_READER
 
-# Reads a keyboard's evdev node (without grabbing it) until Return is released, the
-# stop file appears or the time is up; prints [code, value] for every key down and up.
-READER = """\
-import json, os, select, struct, sys, time
-device, ready, seconds, stop = sys.argv[1:]
-fd = os.open(device, os.O_RDONLY)
-open(ready, "w").close()
-events, end = [], time.monotonic() + float(seconds)
-while time.monotonic() < end and [28, 0] not in events and not os.path.exists(stop):
-    if select.select([fd], [], [], 0.1)[0]:
-        data = os.read(fd, 24 * 64)
-        for i in range(0, len(data), 24):
-            _, _, kind, code, value = struct.unpack("llHHi", data[i:i + 24])
-            if kind == 1 and value in (0, 1):
-                events.append([code, value])
-print(json.dumps(events))
-"""
+pytestmark = pytest.mark.hil
 
 # Opens a tty raw, says so, and prints (repr) the first N bytes it reads.
 SERIAL_READER = """\
@@ -55,7 +39,7 @@ def node(hil_image, tmp_path_factory):
     guest.plug_serial("BOOT-0001", id="boot-line")
     try:
         guest.start()
-        guest.write_file("/tmp/reader.py", READER)
+        guest.write_file("/tmp/reader.py", KEY_READER)
         guest.write_file("/tmp/serial_reader.py", SERIAL_READER)
         yield guest
     finally:
