@@ -24,7 +24,7 @@ from pydantic import (
 from rpfleet.protocol.topics import NODE_ID_PATTERN, Channel
 
 SCHEMA_MAJOR = 1
-SCHEMA_MINOR = 4
+SCHEMA_MINOR = 5
 SCHEMA_VERSION = f"{SCHEMA_MAJOR}.{SCHEMA_MINOR}"
 
 MAX_BATCH = 500
