@@ -9,6 +9,9 @@
   read tokens held by consoles and Prometheus, and one leaked from a scrape
   config should not be able to speak in the halls of every site of the city.
   An integration token confines that power to one vendor's sites.
+- Dashboard tokens (``dashboard``, one site) may only read that site's
+  dashboard (`require_dashboard_reader`, which operator tokens pass too); every
+  other route refuses them like an integration token.
 
 The token is checked against the store on every request, so a revocation
 counts from the next request on. Tokens are never logged: a refusal logs the
@@ -37,6 +40,7 @@ bearer = HTTPBearer(
 ROUTE_OF_ROLE = {
     tokens.QUEUE: "POST /api/v1/sites/{site}/calls",
     tokens.PAYMENT: "POST /api/v1/sites/{site}/payments",
+    tokens.DASHBOARD: "GET /api/v1/sites/{site}/dashboard (and its stream)",
 }
 
 
@@ -73,13 +77,31 @@ def require_operator(
 ) -> tokens.TokenInfo:
     """The request's token if it is an operator token; 403 for an integration token."""
     if not token.is_operator:
-        log.info("refused %r: %s token %r may only announce", request.url.path, token.role,
-                 token.name)
+        log.info("refused %r: %s token %r may only call %s", request.url.path, token.role,
+                 token.name, ROUTE_OF_ROLE[token.role])
         raise HTTPException(
-            403, detail=f"token {token.name!r} is a {token.role} integration token: it may only "
-                        f"call {ROUTE_OF_ROLE[token.role]}",
+            403, detail=f"token {token.name!r} is a {token.role} "
+                        f"{'integration ' if token.role in tokens.INTEGRATION_ROLES else ''}"
+                        f"token: it may only call {ROUTE_OF_ROLE[token.role]}",
         )
     return token
+
+
+def require_dashboard_reader(
+    site_id: str, request: Request, token: tokens.TokenInfo = Depends(require_token)
+) -> tokens.TokenInfo:
+    """The request's token if it may read the dashboard of ``site_id`` (an operator
+    token, or a dashboard token of that site); 403 saying why otherwise."""
+    if token.is_operator or (token.role == tokens.DASHBOARD and site_id in token.sites):
+        return token
+    if token.role == tokens.DASHBOARD:
+        problem = (f"token {token.name!r} shows the dashboard of site {token.sites[0]!r}, "
+                   f"not of {site_id!r}")
+    else:
+        problem = (f"token {token.name!r} is a {token.role} token: it may call "
+                   f"{ROUTE_OF_ROLE[token.role]}, not read dashboards")
+    log.info("refused %r: %s", request.url.path, problem)
+    raise HTTPException(403, detail=problem)
 
 
 def require_integration(role: str) -> Callable[..., tokens.TokenInfo]:

@@ -93,8 +93,11 @@ class HttpService:
         log.info("%s on %s", self.name, self.url)
 
     def stop(self, timeout: float = 10) -> None:
-        """Let requests in flight finish (up to 5 s), then close the socket."""
+        """End long-lived streams (the app's ``state.before_stop`` hooks), let requests in
+        flight finish (up to 5 s), then close the socket."""
         if self._server is not None and self._thread is not None:
+            for hook in getattr(self._app.state, "before_stop", ()):
+                hook()
             self._server.should_exit = True
             self._thread.join(timeout)
             if self._thread.is_alive():

@@ -20,7 +20,9 @@ Scopes: a token has a role. An ``operator`` token (the default, and what every
 token made before roles existed became) reads the whole API. An integration
 token belongs to the queue system (``queue``) or the payment gateway
 (``payment``) and lists the sites it serves; it may only announce, and only
-at those sites (fleet_server.api.app decides who may call what).
+at those sites (fleet_server.api.app decides who may call what). A
+``dashboard`` token is bound to exactly one site and may only read that site's
+dashboard (the hall's TV; see docs/dashboard.md).
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ QUEUE = "queue"
 PAYMENT = "payment"
 INTEGRATION_ROLES = (QUEUE, PAYMENT)
 """The queue system (queue calls) and the payment gateway (payment confirmations)."""
-ROLES = (OPERATOR, *INTEGRATION_ROLES)
+DASHBOARD = "dashboard"
+"""A hall TV's read-only token: one site's dashboard and nothing else."""
+ROLES = (OPERATOR, *INTEGRATION_ROLES, DASHBOARD)
 
 
 class TokenError(ValueError):
@@ -147,6 +151,9 @@ def _check_scope(conn: sa.Connection, role: str, wanted: Iterable[str]) -> tuple
         return ()
     if not served:
         raise TokenError(f"a {role} token serves named sites: give at least one --site")
+    if role == DASHBOARD and len(served) != 1:
+        raise TokenError("a dashboard token shows exactly one site: give one --site "
+                         "(make one token per site's screens)")
     known = set(conn.execute(sa.select(sites.c.id).where(sites.c.id.in_(served))).scalars())
     unknown = [site for site in served if site not in known]
     if unknown:

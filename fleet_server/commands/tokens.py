@@ -7,17 +7,21 @@ is revoked and replaced, never recovered.
 Without ``--role`` a token is an operator token (reads the whole API); with
 ``--role queue|payment`` and one ``--site`` per site served it is the queue
 system's or the payment gateway's, and may only announce at those sites.
+With ``--role dashboard --site SITE`` it is a hall TV's: it reads that one
+site's dashboard page and nothing else (docs/dashboard.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from fleet_server.commands.common import db_option, fail, open_store
 
 INTEGRATION_ROLES = ("queue", "payment")
 """As fleet_server.api.tokens.INTEGRATION_ROLES (not imported: `--help` stays light)."""
+SCOPED_ROLES = (*INTEGRATION_ROLES, "dashboard")
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -28,13 +32,15 @@ def add(sub: argparse._SubParsersAction) -> None:
     db_option(create)
     create.add_argument("--name", required=True, help="who or what uses it, e.g. prometheus")
     create.add_argument(
-        "--role", choices=INTEGRATION_ROLES, default=None,
+        "--role", choices=SCOPED_ROLES, default=None,
         help="an integration token: the queue system (queue calls) or the payment gateway "
-             "(payment confirmations); without it, an operator token (read access)",
+             "(payment confirmations); or a hall TV's (dashboard: one site's dashboard, "
+             "read only); without it, an operator token (read access)",
     )
     create.add_argument(
         "--site", dest="sites", action="append", default=[], metavar="SITE",
-        help="a site the integration token serves (repeat for several; needs --role)",
+        help="a site the integration token serves (repeat for several; needs --role); "
+             "a dashboard token takes exactly one",
     )
     create.set_defaults(handler=_create)
 
@@ -61,6 +67,10 @@ def _create(args: argparse.Namespace, settings: Any) -> int:
     except tokens.TokenError as exc:
         return fail(str(exc))
     print(token)
+    if args.role == tokens.DASHBOARD:
+        # stderr: stdout stays the token alone, for scripts that capture it.
+        print(f"the TV opens http://SERVER:PORT/sites/{args.sites[0]}/dashboard#key={token}"
+              " (the key after '#' never reaches the server's logs)", file=sys.stderr)
     return 0
 
 

@@ -72,6 +72,9 @@ class DemoFleet:
         self.broker = PrivateBroker(workdir / "broker", self._passwords)
         self.http_port = free_port()
         self.api_token_file = workdir / "api-token"
+        self.dashboard_token_file = workdir / "dashboard-token"
+        self.queue_token_file = workdir / "queue-token"
+        self._tickets = 0
         self.server: subprocess.Popen | None = None
         self.agents: dict[str, subprocess.Popen] = {}
 
@@ -134,7 +137,40 @@ class DemoFleet:
             for site, counter, node in self.nodes:
                 store.assign_node(conn, node, site.id, counter)
             write_secret(self.api_token_file, tokens.create(conn, "demo"))
+            # The hall TV of the first site, and a queue system calling tickets there.
+            write_secret(self.dashboard_token_file, tokens.create(
+                conn, "demo-hall-tv", role=tokens.DASHBOARD, sites=[SITES[0].id]))
+            write_secret(self.queue_token_file, tokens.create(
+                conn, "demo-queue", role=tokens.QUEUE, sites=[SITES[0].id]))
         engine.dispose()
+
+    @property
+    def dashboard_url(self) -> str:
+        """The first site's dashboard page, with its key, for a browser."""
+        key = self.dashboard_token_file.read_text(encoding="utf-8").strip()
+        return f"http://127.0.0.1:{self.http_port}/sites/{SITES[0].id}/dashboard#key={key}"
+
+    def call_next(self) -> str:
+        """Call the next ticket at one of the first site's counters, as its queue
+        system would (the real HTTP route); returns what was called, or why not."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        site = SITES[0]
+        self._tickets += 1
+        ticket = f"{1000 + self._tickets}"
+        counter = site.counters[self._tickets % len(site.counters)]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.http_port}/api/v1/sites/{site.id}/calls", method="POST",
+            data=json.dumps({"ticket": ticket, "counter": counter}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": "Bearer "
+                     + self.queue_token_file.read_text(encoding="utf-8").strip()})
+        try:
+            with urllib.request.urlopen(request, timeout=5):
+                return f"ticket {ticket} -> counter {counter}"
+        except (urllib.error.URLError, OSError) as exc:
+            return f"call not made: {exc}"
 
     @staticmethod
     def _wait_for_log(log: Path, text: str, proc: subprocess.Popen, timeout: float = 60) -> None:
