@@ -162,6 +162,17 @@ class SoleDutyLock(DutyLock):
         pass
 
 
+@dataclass(frozen=True)
+class PeriodicDuty:
+    """More fleet-wide work for the duty holder: ``run(now)`` every ``every_s`` seconds,
+    and at its first round (after a start or a takeover). It must be correct when two
+    workers run it at once, as the sweep is."""
+
+    name: str
+    every_s: float
+    run: Callable[[datetime], object]
+
+
 @dataclass
 class DutyStats:
     rounds: int = 0
@@ -188,6 +199,7 @@ class Duties:
         link_up: Callable[[], bool],
         *,
         lock: DutyLock | None = None,
+        periodic: tuple[PeriodicDuty, ...] = (),
         clock: Callable[[], datetime] = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -200,6 +212,8 @@ class Duties:
         self._alerts = AlertEvaluator(engine, alert_rules)
         self._alert_every = alert_rules.every
         self._last_alert_round: float | None = None
+        self._periodic = periodic
+        self._last_periodic: dict[str, float] = {}
         self._link_up_since: float | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -249,9 +263,12 @@ class Duties:
             return
         if self._link_up_since is None:
             self._link_up_since = mono
+        held_before = self._holding
         self._holding = self._lock.acquire()
         if not self._holding:
             return
+        if not held_before:
+            self._last_periodic.clear()  # a new holder catches up at once
         self.stats.rounds += 1
         now = self._clock()
         if may_sweep(self._link_up_since, mono, self._presence.timeout):
@@ -266,3 +283,12 @@ class Duties:
             self.stats.alert_rounds += 1
             self.stats.alerts_opened += len(applied.opened)
             self.stats.alerts_closed += len(applied.closed)
+        for duty in self._periodic:
+            last = self._last_periodic.get(duty.name)
+            if last is None or mono - last >= duty.every_s:
+                self._last_periodic[duty.name] = mono
+                try:
+                    duty.run(now)
+                except Exception:  # noqa: BLE001 - one duty's failure must not stop the others
+                    self.stats.failures += 1
+                    log.exception("fleet duty %r failed; trying again in %gs", duty.name, duty.every_s)

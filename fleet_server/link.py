@@ -92,3 +92,71 @@ class ServerLink:
     def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
         log.warning("disconnected from the broker: %s", reason_code)
+
+
+class OneShotLink:
+    """A short connection for command-line tools (``rpfleet server config``): publishes
+    with QoS 1 and, on leaving the ``with`` block, waits for the broker to take every
+    message. Its own client id and a clean session, no subscription: the running
+    server's session and shared subscription are not disturbed."""
+
+    def __init__(self, broker: ServerBroker, *, timeout_s: float = 10) -> None:
+        self._broker = broker
+        self._timeout_s = timeout_s
+        self._client: mqtt.Client | None = None
+        self._sent: list[mqtt.MQTTMessageInfo] = []
+        self.connected = threading.Event()
+
+    def __enter__(self) -> "OneShotLink":
+        """Connect; raises ConnectionError when the broker cannot be reached in time."""
+        import os
+
+        b = self._broker
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{b.client_id}-cli-{os.getpid()}",
+                             protocol=mqtt.MQTTv5)
+        password = b.password_file.read_text(encoding="utf-8").strip() if b.password_file else None
+        client.username_pw_set(b.username, password)
+        if b.tls is not None:
+            client.tls_set(
+                ca_certs=str(b.tls.ca_file), certfile=str(b.tls.cert_file),
+                keyfile=str(b.tls.key_file), tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        client.on_connect = lambda c, u, f, reason_code, p: (
+            None if reason_code.is_failure else self.connected.set()
+        )
+        try:
+            client.connect(b.host, b.port, keepalive=30, clean_start=True)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConnectionError(f"cannot reach the broker at {b.host}:{b.port}: {exc}") from exc
+        client.loop_start()
+        self._client = client
+        if not self.connected.wait(self._timeout_s):
+            self._close()
+            raise ConnectionError(f"the broker at {b.host}:{b.port} did not accept the connection")
+        return self
+
+    def publish(self, node: str, channel: Channel, message: Message, *, retain: bool = False) -> None:
+        assert self._client is not None, "publish inside the with block"
+        self._sent.append(
+            self._client.publish(topic(node, channel), message.to_json(), qos=1, retain=retain)
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Raises ConnectionError if the broker did not take every message in time."""
+        try:
+            for info in self._sent:
+                try:
+                    info.wait_for_publish(self._timeout_s)
+                except (RuntimeError, ValueError):
+                    pass  # counted below
+            lost = sum(1 for info in self._sent if not info.is_published())
+        finally:
+            self._close()
+        if lost and exc_info[0] is None:
+            raise ConnectionError(f"the broker did not take {lost} of {len(self._sent)} message(s)")
+
+    def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()

@@ -53,6 +53,30 @@ def test_packages_keep_to_their_side(package, forbidden):
     assert offenders(package, forbidden) == []
 
 
+def test_the_server_reaches_devices_only_for_their_pure_config_models():
+    """fleet_server validates desired configs with the agent's models: through
+    rpfleet.node_config, which takes them from devices.registry; importing that loads
+    no hardware library and no adapter (they load lazily, when a driver is built)."""
+    node_config = imports_of("rpfleet")["rpfleet/node_config.py"]
+    assert {name for name in node_config if name.split(".")[0] in {"devices", "agent"}} == {
+        "devices.registry"}
+    script = textwrap.dedent(
+        f"""
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {sorted(HARDWARE | {"agent"})!r}:
+                    raise ImportError("not on a server: " + name)
+        sys.meta_path.insert(0, Block())
+        import fleet_server.config_layers, fleet_server.desired_config, fleet_server.api.config_routes
+        loaded = sorted(m for m in sys.modules if m.startswith("devices.") and m.endswith("_adapter"))
+        assert loaded == [], loaded
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
 def test_hardware_libraries_are_imported_only_in_adapters():
     assert offenders("devices", HARDWARE, allow=lambda p: p.endswith("_adapter.py")) == []
     assert offenders("agent", HARDWARE) == []

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from fleet_server import presence_store, store
-from fleet_server.duty import Duties, DutyLock
+from fleet_server.duty import Duties, DutyLock, PeriodicDuty
 from fleet_server.presence_store import StatusSeen
 from fleet_server.schema import alerts, nodes
 from fleet_server.settings import AlertSettings, PresenceSettings
@@ -81,10 +81,11 @@ class Clocks:
         self.mono += seconds
 
 
-def duties(engine, clocks: Clocks, link: dict) -> Duties:
+def duties(engine, clocks: Clocks, link: dict, periodic=()) -> Duties:
     return Duties(
         engine, PresenceSettings(timeout=45), AlertSettings(every=15, offline_after=0),
         link_up=lambda: link["up"], clock=lambda: clocks.wall, monotonic=lambda: clocks.mono,
+        periodic=periodic,
     )
 
 
@@ -124,6 +125,37 @@ def test_a_worker_that_loses_the_broker_hands_the_duty_over(engines):
         second.round()
         assert (first.holding, second.holding) == (False, True)
         assert (first.stats.rounds, second.stats.rounds) == (1, 1)
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_periodic_duties_run_on_their_interval_at_the_holder_only(engines):
+    clocks = Clocks()
+    links = [{"up": True}, {"up": True}]
+    runs: list[tuple[str, datetime]] = []
+
+    def failing(now):
+        raise RuntimeError("store away")
+
+    def periodic(worker: str):
+        return (PeriodicDuty("broken", 10, failing),
+                PeriodicDuty("config", 60, lambda now: runs.append((worker, now))))
+
+    first, second = (duties(e, clocks, link, periodic(name))
+                     for e, link, name in zip(engines, links, ("first", "second")))
+    try:
+        for _ in range(4):  # 0, 20, 40 and 60 s: due at the first round and after 60 s
+            first.round()
+            second.round()
+            clocks.advance(20)
+        assert runs == [("first", NOW), ("first", NOW + timedelta(seconds=60))]
+        assert first.stats.failures == 4  # the broken duty failed each time it was due, alone
+
+        links[0]["up"] = False  # the second worker takes over and catches up at once
+        first.round()
+        second.round()
+        assert runs[-1] == ("second", NOW + timedelta(seconds=80))
     finally:
         first.stop()
         second.stop()
