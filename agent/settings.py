@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -17,8 +17,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from devices.registry import PeripheralConfig
+from agent.bridge.settings import BridgeSettings
 from rpfleet.durations import Duration
+from rpfleet.node_config import NodeConfig
 from rpfleet.protocol.messages import NodeId
 
 DEFAULT_CONFIG = Path("/etc/rpfleet/agent.toml")
@@ -61,7 +62,10 @@ class BrokerSettings(Frozen):
         return self
 
 
-class AgentSettings(BaseSettings):
+class AgentSettings(BaseSettings, NodeConfig):
+    """The node's own settings plus the remotely managed ones (`rpfleet.node_config.NodeConfig`:
+    peripherals and tunables, with their validators), which a desired config may replace."""
+
     model_config = SettingsConfigDict(
         env_prefix="RPFLEET_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
@@ -69,42 +73,17 @@ class AgentSettings(BaseSettings):
     node_id: NodeId
     broker: BrokerSettings = BrokerSettings()
     state_dir: Path = Path("/var/lib/rpfleet")
-    health_interval: Duration = Field(
-        default=30, ge=1, le=30,
-        description="At most 30s: the server shows a node offline after 40s without a word.",
-    )
-    ack_timeout: Duration = Field(default=15, ge=0.5)
-    batch_size: int = Field(default=100, ge=1, le=500)
-    live_slots: int = Field(
-        default=10, ge=1, le=100,
-        description="While a backlog drains, each batch keeps this many places for new events.",
-    )
-    overflow_limit: int = Field(
-        default=10_000, ge=100,
-        description="Events held in memory while the disk refuses writes; beyond it taps are refused.",
-    )
-    log_format: Literal["logfmt", "text"] = "logfmt"
+    log_format: Literal["logfmt", "text"] = "logfmt"  # read once, when logging starts
     enrollment_url: str | None = Field(
         default=None, pattern=r"^https://",
         description="The fleet's enrollment endpoint; with broker TLS, the certificate is renewed there "
         "before it expires.",
     )
-    peripherals: list[PeripheralConfig] = []  # type: ignore[valid-type]
-
-    @field_validator("peripherals")
-    @classmethod
-    def _unique_ids(cls, peripherals: list) -> list:
-        ids = [p.id for p in peripherals]
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        if repeated:
-            raise ValueError(f"peripheral ids must be unique; repeated: {', '.join(repeated)}")
-        return peripherals
-
-    @model_validator(mode="after")
-    def _room_for_live_events(self) -> "AgentSettings":
-        if self.live_slots >= self.batch_size and self.batch_size > 1:
-            raise ValueError("live_slots must be below batch_size")
-        return self
+    bridge: BridgeSettings | None = Field(
+        default=None,
+        description="The local device bridge for kiosk pages (docs/device-bridge.md); off when "
+        "absent.",
+    )
 
     @property
     def outbox_path(self) -> Path:

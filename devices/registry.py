@@ -11,6 +11,8 @@ from typing import Annotated, Any, Callable, Union
 from pydantic import BaseModel, Field
 
 from devices.base import Driver, Record
+from devices.kiosk_browser import KioskBrowserConfig, build_kiosk_browser
+from devices.printer import TicketPrinterConfig, build_ticket_printer
 from devices.rating_pad import RatingPadConfig, build_rating_pad
 from devices.scanner import DocumentScannerConfig, ScannerConfig, build_document_scanner, build_scanner
 from devices.soundbox import SoundboxConfig, build_soundbox
@@ -27,6 +29,8 @@ KINDS: dict[str, DriverKind] = {
     "scanner": DriverKind(ScannerConfig, build_scanner),
     "document-scanner": DriverKind(DocumentScannerConfig, build_document_scanner),
     "soundbox": DriverKind(SoundboxConfig, build_soundbox),
+    "kiosk-browser": DriverKind(KioskBrowserConfig, build_kiosk_browser),
+    "ticket-printer": DriverKind(TicketPrinterConfig, build_ticket_printer),
 }
 
 _CONFIGS = tuple(kind.config for kind in KINDS.values())

@@ -18,11 +18,13 @@ from typing import Any, Callable
 
 import sqlalchemy as sa
 
-from fleet_server import handover_store, presence_store, store
+from fleet_server import config_store, handover_store, job_store, presence_store, store
 from fleet_server.presence_store import StatusSeen
 from fleet_server.store import Rejection, utc_now
 from rpfleet.protocol import Channel, PayloadError, TopicError, decode, parse
-from rpfleet.protocol.messages import Ack, EventBatch, Handover, Health, Message, RatingTap, Status
+from rpfleet.protocol.messages import (
+    Ack, CommandResult, ConfigReported, EventBatch, Handover, Health, Message, RatingTap, Status,
+)
 
 log = logging.getLogger(__name__)
 
@@ -205,6 +207,8 @@ class Ingest:
         statuses: list[StatusSeen] = []  # presence: ordered by receive time, see fleet_server.presence
         heard: dict[str, datetime] = {}
         handovers: list[tuple[Handover, datetime]] = []
+        results: list[tuple[CommandResult, datetime]] = []  # command outcomes (fleet_server.jobs)
+        config_reports: list[tuple[ConfigReported, datetime]] = []
         for topic, payload, received_at, *retained in work:
             outcome = classify(topic, payload)
             if isinstance(outcome, Rejection):
@@ -230,6 +234,12 @@ class Ingest:
             elif isinstance(message, Handover):
                 handovers.append((message, received_at))
                 acks.append((outcome.node, Ack(ids=[message.handover_id])))
+            elif isinstance(message, CommandResult):
+                results.append((message, received_at))
+                if job_store.ACKABLE.match(message.id):  # ids of other forms cannot be acked
+                    acks.append((outcome.node, Ack(ids=[message.id])))
+            elif isinstance(message, ConfigReported):
+                config_reports.append((message, received_at))
             else:
                 log.debug("%s from %s is not handled yet", outcome.channel, outcome.node)
 
@@ -243,6 +253,9 @@ class Ingest:
                                            update["last_health_at"])
             for handover, received_at in handovers:  # stored once per id; acked every time
                 handover_store.insert(conn, handover, received_at)
+            for unknown in job_store.record_results(conn, results):
+                log.warning("a command result for %s names no job sent to it", unknown)
+            config_store.record_reports(conn, config_reports)
             if rejections:
                 store.record_rejections(conn, rejections, utc_now())
                 store.prune_dead_letters(conn)

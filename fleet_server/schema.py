@@ -249,3 +249,77 @@ handovers = sa.Table(
     sa.Column("passed", sa.Boolean, nullable=False),
     sa.Column("results", sa.JSON, nullable=False),
 )
+
+# ---- configuration as desired state --------------------------------------
+
+config_layers = sa.Table(
+    "config_layers",
+    metadata,
+    sa.Column("scope", sa.String(8), primary_key=True),  # fleet, region, site, node
+    sa.Column("target", sa.String(64), primary_key=True),  # "-" for the fleet
+    sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("updated_at", When, nullable=False),
+    sa.Column("updated_by", sa.String(100), nullable=False),
+)
+
+node_configs = sa.Table(
+    "node_configs",
+    metadata,
+    sa.Column("node_id", sa.String(64), primary_key=True),
+    sa.Column("desired", sa.JSON, nullable=False),  # the merged layers, as sent
+    sa.Column("version", sa.String(80), nullable=False),  # "sha256:" + hex of its canonical JSON
+    sa.Column("issued_at", When, nullable=False),
+    sa.Column("reported_version", sa.String(128), nullable=True),  # as the node sent it
+    sa.Column("reported_state", sa.String(16), nullable=True),  # "applied" or "rejected"
+    sa.Column("reported_reason", sa.Text, nullable=True),
+    sa.Column("reported_at", When, nullable=True),
+)
+
+config_changes = sa.Table(
+    "config_changes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("at", When, nullable=False),
+    sa.Column("token_name", sa.String(100), nullable=False),
+    sa.Column("scope", sa.String(8), nullable=False),
+    sa.Column("target", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(8), nullable=False),  # "set" or "delete"
+    sa.Column("body", sa.JSON, nullable=True),
+    sa.Column("nodes", sa.JSON, nullable=False),  # the nodes whose desired config changed
+    sa.Index("ix_config_changes_at", "at"),
+)
+
+# ---- remote commands: jobs and their audit log ---------------------------
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    # One command to one or many nodes; its id is the command id on the wire (32 hex).
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("command", sa.String(32), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    sa.Column("issuer", sa.String(128), nullable=False),  # the API token's name, or "cli:user@host"
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("expires_at", When, nullable=False),
+    sa.Column("selector", sa.JSON, nullable=False),  # as asked: nodes, site, region or all
+    sa.Column("node_count", sa.Integer, nullable=False),
+    sa.Index("ix_jobs_created_at", "created_at"),
+    sa.Index("ix_jobs_expires_at", "expires_at"),  # the dispatcher looks at unexpired jobs only
+)
+
+job_targets = sa.Table(
+    "job_targets",
+    metadata,
+    sa.Column("job_id", sa.String(32), sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("node_id", sa.String(64), primary_key=True),
+    sa.Column("sent_at", When, nullable=True),  # last published on down/cmd
+    sa.Column("sends", sa.Integer, nullable=False, server_default="0"),
+    # What came back (NULL: nothing yet): ok, failed, expired or refused.
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("output", sa.JSON, nullable=True),
+    sa.Column("finished_at", When, nullable=True),  # by the node's clock
+    sa.Column("received_at", When, nullable=True),
+    sa.Index("ix_job_targets_node", "node_id", "job_id"),
+    sa.Index("ix_job_targets_outcome", "outcome"),
+)

@@ -6,8 +6,10 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
-from fleet_server.duty import Duties
+from fleet_server import desired_config
+from fleet_server.duty import Duties, PeriodicDuty
 from fleet_server.ingest import Ingest
+from fleet_server.jobs import Dispatcher
 from fleet_server.link import ServerLink
 from fleet_server.settings import ServerSettings
 from fleet_server.store import connect
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
     from fleet_server.api.serving import HttpService
 
 log = logging.getLogger(__name__)
+
+CONFIG_RECONCILE_S = 60.0
+"""How often nodes placed, moved or enrolled since the last layer change get their config."""
 
 
 class FleetServer:
@@ -34,9 +39,13 @@ class FleetServer:
         self.enroll: HttpService | None = None
         """The enrollment endpoint once started; None without a PKI dir or with port 0."""
         self.duties = Duties(
-            self.engine, settings.presence, settings.alerts, link_up=self.link.connected.is_set
+            self.engine, settings.presence, settings.alerts, link_up=self.link.connected.is_set,
+            periodic=(PeriodicDuty("desired config", CONFIG_RECONCILE_S, self._reconcile_config),),
         )
-        """Presence sweep and alert rules, done by one worker of many (fleet_server.duty)."""
+        """Presence sweep, alert rules and desired configs, done by one worker of many
+        (fleet_server.duty)."""
+        self.dispatcher = Dispatcher(self.engine, self.link.publish, self.link.connected.is_set)
+        """Publishes remote commands to their nodes, again when a node comes back (fleet_server.jobs)."""
 
     def start(self) -> None:
         """Bind the HTTP API first, so that a taken port fails before anything runs."""
@@ -44,10 +53,9 @@ class FleetServer:
             from fleet_server.api.app import create_app
             from fleet_server.api.serving import HttpService
 
-            self.http = HttpService(
-                create_app(self.engine, lambda: self.ingest.stats, link=self.link),
-                self.settings.http_host, self.settings.http_port,
-            )
+            app = create_app(self.engine, lambda: self.ingest.stats, link=self.link)
+            app.state.wake_jobs = self.dispatcher.wake
+            self.http = HttpService(app, self.settings.http_host, self.settings.http_port)
             self.http.start()
         if self.settings.enrollment.pki_dir and self.settings.enrollment.port:
             self.enroll = self._enrollment_endpoint()
@@ -55,6 +63,7 @@ class FleetServer:
         self.ingest.start()
         self.link.start()
         self.duties.start()
+        self.dispatcher.start()
 
     def stop(self) -> None:
         """Store and ack what arrived, then disconnect; safe to call twice.
@@ -66,9 +75,16 @@ class FleetServer:
                 service.stop()
         self.http = self.enroll = None
         self.duties.stop()
+        self.dispatcher.stop()
         self.ingest.stop()
         self.link.stop()
         self.engine.dispose()
+
+    def _reconcile_config(self, now) -> None:
+        changed, published = desired_config.reconcile(self.engine, self.link, now=now)
+        if changed:
+            log.info("desired config recomputed for %d node(s), %d published",
+                     len(changed), len(published))
 
     def _enrollment_endpoint(self) -> "HttpService":
         from fleet_server import enrollment

@@ -13,6 +13,7 @@ import sys
 COMMANDS = {
     "agent": ("agent.cli", "run the node agent, check its config"),
     "server": ("fleet_server.cli", "run the fleet server, show the satisfaction summary"),
+    "console": ("rpfleet.console.cli", "the fleet console (terminal UI over the HTTP API)"),
     "provision": ("provisioning.cli", "broker configuration and credentials"),
     "schema": ("rpfleet.schema_cli", "export the JSON Schemas of the wire contract"),
     "demo": ("rpfleet.demo.cli", "a private broker, the server and simulated nodes, live"),
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        extra = {"agent": "agent", "server": "server", "demo": "agent,server"}.get(args[0], "")
+        extra = {"agent": "agent", "server": "server", "demo": "agent,server",
+                 "console": "console"}.get(args[0], "")
         hint = f" (install it with: pip install 'rpfleet[{extra}]')" if extra else ""
         print(f"rpfleet {args[0]}: {exc}{hint}", file=sys.stderr)
         return 2

@@ -17,6 +17,9 @@ announce at their sites, and operator tokens cannot announce
   for no gain, as both would stay on loopback or behind the same proxy.
 - FastAPI's interactive docs and its ``/openapi.json`` are switched off; the
   document is committed as docs/openapi.json (see `fleet_server.api.openapi`).
+- The site dashboard page (``/sites/{site}/dashboard``) is the one page served
+  without a token: it holds no data; its event stream takes a token
+  (fleet_server.dashboard.routes).
 
 A refused request body gets 422 naming each field at fault, without echoing
 the value sent: a refused field may be a citizen's name.
@@ -35,11 +38,13 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from fleet_server import reports
+from fleet_server import dashboard, reports
 from fleet_server.announcements import Link
 from fleet_server.api import metrics, models, queries
 from fleet_server.api.access import connection, require_operator, require_token
 from fleet_server.api.announce import announcement_routes
+from fleet_server.api.job_routes import job_routes
+from fleet_server.api.config_routes import config_routes
 from fleet_server.ingest import Stats
 from rpfleet import __version__
 
@@ -275,7 +280,11 @@ def create_app(
     app.state.link = link
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(_api_routes())
-    app.include_router(announcement_routes(API_PREFIX))
+    app.include_router(job_routes(API_PREFIX))  # remote commands: fleet_server.jobs
+    app.include_router(config_routes(API_PREFIX))
+    app.include_router(announcement_routes(API_PREFIX),
+                       dependencies=[Depends(dashboard.poke_after_call)])
+    dashboard.mount(app, API_PREFIX)  # the hall TVs' page: docs/dashboard.md
 
     @app.get("/healthz", response_model=models.Liveness, tags=["operations"],
              dependencies=[Depends(require_operator)])

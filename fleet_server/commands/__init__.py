@@ -7,5 +7,7 @@ returns the exit code. To add a command, write a module and list it here.
 
 from fleet_server.commands import openapi, registry, report, serve, summary, tokens
 from fleet_server.commands import alerts, nodes, sites
+from fleet_server.commands import command
+from fleet_server.commands import config
 
-MODULES = [serve, registry, sites, nodes, summary, report, tokens, openapi, alerts]
+MODULES = [serve, registry, sites, nodes, summary, report, tokens, openapi, alerts, command, config]

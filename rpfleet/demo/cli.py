@@ -30,6 +30,9 @@ def main(argv: list[str], prog: str = "rpfleet demo") -> int:
                         help="stop by itself after this long (default: run until Ctrl-C)")
     parser.add_argument("--refresh", type=float, default=1.0, metavar="SECONDS",
                         help="summary refresh interval (default 1)")
+    parser.add_argument("--call-every", type=float, default=8.0, metavar="SECONDS",
+                        help="a queue call at the first site this often, for its dashboard "
+                             "(default 8; 0: none)")
     args = parser.parse_args(argv)
 
     from fleet_server import store
@@ -51,19 +54,28 @@ def main(argv: list[str], prog: str = "rpfleet demo") -> int:
         print(f"broker on {fleet.broker.host}:{fleet.broker.port}, "
               f"{len(fleet.agents)} nodes, server on {fleet.db_url}", flush=True)
         engine = store.connect(fleet.db_url)
-        started = time.monotonic()
+        print(f"site dashboard (open in a browser): {fleet.dashboard_url}", flush=True)
+        console = (f"rpfleet console --server http://127.0.0.1:{fleet.http_port} "
+                   f"--token-file {fleet.api_token_file}")
+        print(f"fleet console (in another terminal): {console}", flush=True)
+        started = last_call = time.monotonic()
+        called = "no queue call yet"
         while not stop.wait(args.refresh):
             with engine.connect() as conn:
                 table = _tables(site_summaries(conn))
                 errors = sum(ingest_error_counts(conn).values())
             dead = fleet.dead()
+            if args.call_every and time.monotonic() - last_call >= args.call_every:
+                last_call, called = time.monotonic(), fleet.call_next()
             print(
                 ("\x1b[H\x1b[2J" if live else "\n")
                 + f"{datetime.now():%H:%M:%S}  rpfleet demo — satisfaction taps stored\n"
                 + f"broker {fleet.broker.host}:{fleet.broker.port} · {len(fleet.agents)} nodes · "
                 + f"data in {workdir} · Ctrl-C to stop\n"
                 + f"HTTP API http://127.0.0.1:{fleet.http_port}/api/v1/ "
-                + f"(Bearer token in {fleet.api_token_file})\n\n{table}\n"
+                + f"(Bearer token in {fleet.api_token_file})\n"
+                + f"site dashboard: {fleet.dashboard_url}\nfleet console: {console}\n"
+                + f"last queue call: {called}\n\n{table}\n"
                 + f"refused payloads: {errors}"
                 + (f"\nstopped unexpectedly: {', '.join(dead)} (see {workdir})" if dead else ""),
                 flush=True,

@@ -225,8 +225,49 @@ class AnnouncementResult(Part):
     )
 
 
+class TicketPrint(Part):
+    """What a kiosk's ticket printer did with a queue ticket (1.5): printed, failed, or voided.
+
+    A ticket counts as issued only with outcome ``printed`` or ``reprinted``. No personal
+    data: the ticket's QR link (a booking) is not carried."""
+
+    kind: Literal["ticket"] = "ticket"
+    printer: Name = Field(description="The ticket printer's peripheral id on the node.")
+    job_id: Name = Field(description="The print job's id on the node.")
+    number: Name = Field(description='The ticket number, e.g. "A012".')
+    service: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    counter: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
+    outcome: Literal["printed", "reprinted", "failed", "voided"] = Field(
+        description="printed: the whole ticket printed and was cut; reprinted: the same, for a "
+        "reprint of `reprint_of`; failed: it did not print (`reason`); voided: the earlier job "
+        "`job_id` was withdrawn.",
+    )
+    reason: Literal["paper-out", "cover-open", "offline", "no-device", "failed"] | None = Field(
+        default=None, description="failed: why.")
+    detail: Text | None = Field(default=None, description="failed: what the printer said, for IT.")
+    reprint_of: Name | None = Field(default=None, description="A reprint: the job printed again.")
+
+
+class BrowserRepair(Part):
+    """A repair a kiosk browser's supervisor carried out (1.5): a reload, a browser or display
+    session restart, or a reboot, and why. A page that keeps failing ends in an `alarm`."""
+
+    kind: Literal["browser-repair"] = "browser-repair"
+    browser: Name = Field(description="The kiosk browser's peripheral id on the node.")
+    step: Literal["reload", "restart-browser", "restart-display", "reboot"]
+    trouble: Literal["hung", "crashed", "disallowed", "not-loaded", "browser-gone"] = Field(
+        description="hung: no answer to the heartbeat script; crashed: the renderer crashed or "
+        "the page was closed; disallowed: it showed a URL outside the allowed ones; "
+        "not-loaded: it did not finish loading in time; browser-gone: the browser exited.",
+    )
+    reason: Text
+    done_this_hour: int = Field(ge=0, description="Earlier runs of this step in the last hour.")
+    failed: Text | None = Field(default=None, description="Why the step itself failed, if it did.")
+
+
 EventDetail = Annotated[
-    Union[RatingTap, Scan, PeripheralAttached, PeripheralDetached, Alarm, AnnouncementResult],
+    Union[RatingTap, Scan, PeripheralAttached, PeripheralDetached, Alarm, AnnouncementResult,
+          TicketPrint, BrowserRepair],
     Field(discriminator="kind"),
 ]
 
@@ -254,6 +295,7 @@ class EventBatch(Message):
 class Ack(Message):
     """The listed events are committed on the server; the node may forget them.
     Since 1.3 an id may also be a `Handover`'s ``handover_id``: that record is stored.
+    Since 1.5 an id may also be a `Command`'s ``id``: that command's result is stored.
     A node ignores ids it does not know."""
 
     ids: list[EventId] = Field(min_length=1, max_length=MAX_BATCH)
@@ -290,7 +332,10 @@ CommandName = Literal[
 
 
 class Command(Message):
-    id: Name
+    id: Name = Field(
+        description="Unique id of this command (1.5): 32 lowercase hex digits, so that `Ack` "
+        "can confirm its result; a node refuses other ids.",
+    )
     name: CommandName
     args: dict[str, Any] = {}
     issuer: Name

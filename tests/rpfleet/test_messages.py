@@ -32,6 +32,15 @@ EVENT_DETAILS: dict[str, m.Part] = {
         clips=["call-intro", "n1", "thousand", "n0", "hundred", "n2", "tens", "n3", "to-counter", "n5"],
         duration_ms=6758, waited_ms=12,
     ),
+    "ticket": m.TicketPrint(
+        printer="may-in-ve", job_id="5b4bb02f16834cef83837273920a1425", number="A012",
+        service="Cấp đổi căn cước", counter="5", outcome="failed", reason="paper-out",
+        detail="the printer is out of paper (the ticket was cut short)",
+    ),
+    "browser-repair": m.BrowserRepair(
+        browser="kiosk-1", step="reload", trouble="hung",
+        reason="no answer to the heartbeat script in 5 s", done_this_hour=1,
+    ),
 }
 
 

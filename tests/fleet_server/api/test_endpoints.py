@@ -22,6 +22,11 @@ ROUTES = {
     "/api/v1/events/summary": "/api/v1/events/summary",
     "/api/v1/reports": "/api/v1/reports",
     "/api/v1/sites/{site_id}/services": "/api/v1/sites/hk-01/services",
+    "/api/v1/config/layers": "/api/v1/config/layers",
+    "/api/v1/config/drift": "/api/v1/config/drift",
+    "/api/v1/nodes/{node_id}/config": "/api/v1/nodes/hk-01-c1/config",
+    "/api/v1/jobs": "/api/v1/jobs",
+    "/api/v1/nodes/{node_id}/commands": "/api/v1/nodes/hk-01-c1/commands",
     "/healthz": "/healthz",
     "/metrics": "/metrics",
 }
@@ -46,16 +51,26 @@ def get(client, token, fleet):
 # The routes integrations POST to (tests/fleet_server/api/test_announcements.py).
 ANNOUNCE_ROUTES = {"/api/v1/sites/{site_id}/calls", "/api/v1/sites/{site_id}/payments"}
 
+# Routes that read what the seeded fleet lacks, and the methods that change something;
+# their token checks are tested beside them (tests/fleet_server/config, .../jobs).
+OTHER_ROUTES = {
+    "/api/v1/config/layers/{scope}/{target}": {"get", "put", "delete"},
+    "/api/v1/jobs/{job_id}": {"get"},
+}
+WRITES = {"/api/v1/jobs": {"get", "post"}}
+
 
 def test_every_route_of_the_app_is_listed_here(engine) -> None:
     described = create_app(engine).openapi()["paths"]
 
-    assert set(described) == set(ROUTES) | ANNOUNCE_ROUTES, (
+    assert set(described) == set(ROUTES) | ANNOUNCE_ROUTES | set(OTHER_ROUTES), (
         "a new route needs a URL in ROUTES (for its auth tests)"
     )
     assert all(set(methods) == {"get"} for path, methods in described.items()
-               if path not in ANNOUNCE_ROUTES)
+               if path not in ANNOUNCE_ROUTES | set(OTHER_ROUTES) | set(WRITES))
     assert all(set(described[path]) == {"post"} for path in ANNOUNCE_ROUTES)
+    assert {path: set(described[path]) for path in OTHER_ROUTES} == OTHER_ROUTES
+    assert {path: set(described[path]) for path in WRITES} == WRITES
 
 
 # ---- the token check ---------------------------------------------------------
