@@ -14,6 +14,7 @@ import socket
 from typing import Callable, Iterable, Iterator
 
 import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from agent.bridge.app import BridgeApp
@@ -110,9 +111,9 @@ class DeviceBridge:
         sockets = PageSockets(guard, self._events, lambda: app.status())
         app = BridgeApp(self._drivers, self._peripherals, sockets)
         self.guarded = app.asgi(guard, sample_page=self.settings.sample_page)
-        config = uvicorn.Config(
-            self.guarded, http="h11", ws=_UnloggedFrames, lifespan="off", log_config=None,
-            access_log=False, server_header=False,
+        config = _quiet_config(
+            self.guarded, http=_UnloggedRequests, ws=_UnloggedFrames, lifespan="off", log_config=None,
+            server_header=False,
             proxy_headers=False,  # all peers are 127.0.0.1: X-Forwarded-For must not fake one
             timeout_graceful_shutdown=STOP_WITHIN_S,
         )
@@ -138,12 +139,36 @@ class DeviceBridge:
             sock.close()
 
 
+def _quiet_config(app, **options) -> uvicorn.Config:
+    """A uvicorn config that leaves the process's logging alone.
+
+    ``access_log=False`` makes uvicorn empty the process-wide ``uvicorn.access`` logger and
+    stop its propagation, which would silence any other uvicorn server in the process: the
+    logger is given back as it was. This server's own protocols log no access lines
+    (`_UnloggedRequests`, `_UnloggedFrames`).
+    """
+    access = logging.getLogger("uvicorn.access")
+    propagate, handlers = access.propagate, list(access.handlers)
+    config = uvicorn.Config(app, access_log=False, **options)
+    access.propagate, access.handlers = propagate, handlers
+    return config
+
+
 class _AgentServer(uvicorn.Server):
     """A uvicorn server that leaves the process's signals to the agent."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+class _UnloggedRequests(H11Protocol):
+    """uvicorn's HTTP protocol without access lines: the node's log keeps what the bridge
+    itself says (refusals, prints), not every request of a page."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.access_log = False
 
 
 class _UnloggedFrames(WebSocketsSansIOProtocol):

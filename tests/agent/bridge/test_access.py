@@ -4,6 +4,7 @@ gets through; every other caller gets a JSON refusal, and the refusal is logged 
 from __future__ import annotations
 
 import json
+import logging
 import socket
 
 import httpx
@@ -246,3 +247,17 @@ async def test_a_same_origin_fetch_of_the_sample_page_counts_as_its_own_origin(s
 
     assert answers[0].status_code == 200
     assert (answers[1].status_code, answers[1].json()["error"]) == (403, "origin-missing")
+
+
+async def test_the_bridge_logs_no_request_lines_and_leaves_uvicorns_logger_alone(start_bridge,
+                                                                                  caplog):
+    """Another uvicorn server in the same process (a test's fleet server) keeps its access log."""
+    caplog.set_level(logging.DEBUG)
+    running = start_bridge(peripherals=lambda: PADS)
+
+    async with running.client() as client:
+        assert (await client.get("/v1/status")).status_code == 200
+
+    access = logging.getLogger("uvicorn.access")
+    assert access.propagate
+    assert [r for r in caplog.records if r.name == "uvicorn.access"] == []
