@@ -17,6 +17,7 @@ COMMANDS = {
     "provision": ("provisioning.cli", "broker configuration and credentials"),
     "schema": ("rpfleet.schema_cli", "export the JSON Schemas of the wire contract"),
     "demo": ("rpfleet.demo.cli", "a private broker, the server and simulated nodes, live"),
+    "release": ("rpfleet.release.cli", "make release keys; build, sign and verify agent artifacts"),
 }
 
 USAGE = "usage: rpfleet COMMAND [ARGS...]\n\ncommands:\n" + "".join(
