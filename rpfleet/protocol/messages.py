@@ -363,6 +363,11 @@ class UpdateDesired(Message):
     signature: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     rollback: bool = False
     """The server marks an explicit downgrade; otherwise older versions are refused."""
+    force: bool = Field(
+        default=False,
+        description="(1.5) Install and switch now, outside the site's maintenance window and even "
+        "while the node is busy (a call being spoken, a ticket printing).",
+    )
 
 
 class UpdateProgress(Message):
@@ -381,6 +386,16 @@ class UpdateProgress(Message):
     ]
     progress: float | None = Field(default=None, ge=0, le=1)
     reason: Text | None = None
+    evidence: dict[str, Text] | None = Field(
+        default=None,
+        description="(1.5) What the node saw, for a failure, refusal or rollback: short lines keyed by "
+        "what was checked (`connected`, `health-sent`, `drivers`, `test-event`, `download`…).",
+    )
+    at: AwareDatetime | None = Field(
+        default=None,
+        description="(1.5) When the node entered this state; reports are queued and re-sent, so they "
+        "may arrive late or out of order.",
+    )
 
 
 # ---- up/handover --------------------------------------------------------
