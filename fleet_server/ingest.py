@@ -20,10 +20,12 @@ import sqlalchemy as sa
 
 from fleet_server import config_store, handover_store, job_store, presence_store, store
 from fleet_server.presence_store import StatusSeen
+from fleet_server.rollouts import store as rollout_store
 from fleet_server.store import Rejection, utc_now
 from rpfleet.protocol import Channel, PayloadError, TopicError, decode, parse
 from rpfleet.protocol.messages import (
     Ack, CommandResult, ConfigReported, EventBatch, Handover, Health, Message, RatingTap, Status,
+    UpdateProgress,
 )
 
 log = logging.getLogger(__name__)
@@ -209,6 +211,7 @@ class Ingest:
         handovers: list[tuple[Handover, datetime]] = []
         results: list[tuple[CommandResult, datetime]] = []  # command outcomes (fleet_server.jobs)
         config_reports: list[tuple[ConfigReported, datetime]] = []
+        update_reports: list[tuple[UpdateProgress, datetime]] = []  # fleet_server.rollouts
         for topic, payload, received_at, *retained in work:
             outcome = classify(topic, payload)
             if isinstance(outcome, Rejection):
@@ -240,6 +243,8 @@ class Ingest:
                     acks.append((outcome.node, Ack(ids=[message.id])))
             elif isinstance(message, ConfigReported):
                 config_reports.append((message, received_at))
+            elif isinstance(message, UpdateProgress):
+                update_reports.append((message, received_at))
             else:
                 log.debug("%s from %s is not handled yet", outcome.channel, outcome.node)
 
@@ -256,6 +261,7 @@ class Ingest:
             for unknown in job_store.record_results(conn, results):
                 log.warning("a command result for %s names no job sent to it", unknown)
             config_store.record_reports(conn, config_reports)
+            rollout_store.record_progress(conn, update_reports)
             if rejections:
                 store.record_rejections(conn, rejections, utc_now())
                 store.prune_dead_letters(conn)

@@ -323,3 +323,73 @@ job_targets = sa.Table(
     sa.Index("ix_job_targets_node", "node_id", "job_id"),
     sa.Index("ix_job_targets_outcome", "outcome"),
 )
+
+# ---- software releases and their rollouts (fleet_server.rollouts) --------
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    sa.Column("version", sa.String(128), primary_key=True),
+    sa.Column("architecture", sa.String(32), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),  # as UpdateDesired carries it
+    sa.Column("manifest", sa.JSON, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),  # where the server keeps the artifact
+    sa.Column("download_key", sa.String(32), nullable=False),  # the unguessable part of its URL
+    sa.Column("added_at", When, nullable=False),
+    sa.Column("added_by", sa.String(128), nullable=False),
+)
+
+rollouts = sa.Table(
+    "rollouts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True),
+    sa.Column("version", sa.String(128), sa.ForeignKey("releases.version"), nullable=False),
+    # running, paused, halted, aborted or completed
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("waves", sa.JSON, nullable=False),  # cumulative fractions, the last 1.0
+    sa.Column("sites", sa.JSON, nullable=True),  # null: every site
+    sa.Column("policy", sa.JSON, nullable=False),  # soak, failure threshold, gate tolerances
+    sa.Column("thresholds", sa.JSON, nullable=False),  # the hash bucket each wave ends at
+    sa.Column("wave", sa.Integer, nullable=False),  # the wave open now (0-based)
+    sa.Column("wave_opened_at", When, nullable=False),
+    sa.Column("created_at", When, nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("updated_at", When, nullable=False),
+    sa.Column("finished_at", When, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),  # why it halted, or who aborted it
+    sa.Column("gates", sa.JSON, nullable=True),  # the last evaluation of the open wave
+)
+
+rollout_targets = sa.Table(
+    "rollout_targets",
+    metadata,
+    sa.Column("rollout_id", BigId, sa.ForeignKey("rollouts.id"), primary_key=True),
+    sa.Column("node_id", sa.String(64), primary_key=True),
+    sa.Column("wave", sa.Integer, nullable=False),
+    sa.Column("from_version", sa.String(128), nullable=True),  # what it ran when it joined
+    sa.Column("joined_at", When, nullable=False),
+    sa.Column("sent_at", When, nullable=True),  # when its wave gave it the new version
+    sa.Column("ready_before", sa.Float, nullable=True),  # share of peripherals ok then
+    sa.Column("taps_before", sa.Float, nullable=True),  # taps per open hour before then
+)
+
+node_updates = sa.Table(
+    "node_updates",
+    metadata,
+    # The software each node should run (retained on its down/update) and what it reported.
+    sa.Column("node_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(128), nullable=True),  # null: no desired update (cleared)
+    sa.Column("rollback", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("rollout_id", BigId, nullable=True),
+    sa.Column("issued_at", When, nullable=False),
+    sa.Column("published_at", When, nullable=True),  # null: not yet published as it is now
+    sa.Column("reported_version", sa.String(128), nullable=True),
+    sa.Column("reported_state", sa.String(16), nullable=True),
+    sa.Column("reported_reason", sa.Text, nullable=True),
+    sa.Column("reported_evidence", sa.JSON, nullable=True),
+    sa.Column("reported_at", When, nullable=True),  # by the node's clock when it says
+    sa.Column("done_at", When, nullable=True),  # the first "done" for reported_version
+    sa.Index("ix_node_updates_unpublished", "published_at"),
+)

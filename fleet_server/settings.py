@@ -106,6 +106,11 @@ class EnrollmentSettings(BaseModel):
         default="localhost", description="The broker address given to nodes (as they must dial it)."
     )
     node_broker_port: int = Field(default=8883, ge=1, le=65535)
+    download_url: str | None = Field(
+        default=None, pattern=r"^https://",
+        description="Where nodes download release artifacts: this endpoint as they dial it; "
+        "unset: https://<node_broker_host>:<port>.",
+    )
     kinds_file: Path | None = Field(
         default=None, description="Node kinds and their first peripherals; unset: the shipped "
         "fleet_server/data/node-kinds.toml.",
@@ -119,6 +124,10 @@ class EnrollmentSettings(BaseModel):
         default=200, ge=1, description="Failed attempts from all addresses in the window before every "
         "attempt is refused (a guessing campaign from many addresses).",
     )
+
+    @property
+    def artifact_base_url(self) -> str:
+        return self.download_url or f"https://{self.node_broker_host}:{self.port}"
 
 
 class ServerSettings(BaseSettings):

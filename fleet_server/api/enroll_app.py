@@ -18,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from fleet_server import enrollment
+from fleet_server.api.rollout_routes import artifact_routes
 from fleet_server.node_kinds import load_node_kinds
 from fleet_server.settings import EnrollmentSettings
 from provisioning.fleet_dir import FleetDir
@@ -32,7 +33,9 @@ def create_enroll_app(
     settings: EnrollmentSettings,
     on_revoked: Callable[[], None],
 ) -> FastAPI:
-    """``on_revoked`` runs after a re-enrollment revoked earlier certificates (rewrite the CRL)."""
+    """``on_revoked`` runs after a re-enrollment revoked earlier certificates (rewrite the CRL).
+
+    The nodes' release downloads are served here too (fleet_server.api.rollout_routes says why)."""
     app = FastAPI(
         title="rpfleet enrollment", docs_url=None, redoc_url=None, openapi_url=None
     )
@@ -89,4 +92,5 @@ def create_enroll_app(
             return refuse(source, refused)
         return api.Renewal(certificate=cert.decode("ascii"))
 
+    app.include_router(artifact_routes(engine))
     return app

@@ -9,5 +9,7 @@ from fleet_server.commands import openapi, registry, report, serve, summary, tok
 from fleet_server.commands import alerts, nodes, sites
 from fleet_server.commands import command
 from fleet_server.commands import config
+from fleet_server.commands import release, rollout
 
-MODULES = [serve, registry, sites, nodes, summary, report, tokens, openapi, alerts, command, config]
+MODULES = [serve, registry, sites, nodes, summary, report, tokens, openapi, alerts, command, config,
+           release, rollout]
