@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 CONFIG_RECONCILE_S = 60.0
 """How often nodes placed, moved or enrolled since the last layer change get their config."""
+ROLLOUT_STEP_S = 10.0
+"""How often rollouts are stepped and due desired updates published (fleet_server.rollouts)."""
 
 
 class FleetServer:
@@ -40,7 +42,8 @@ class FleetServer:
         """The enrollment endpoint once started; None without a PKI dir or with port 0."""
         self.duties = Duties(
             self.engine, settings.presence, settings.alerts, link_up=self.link.connected.is_set,
-            periodic=(PeriodicDuty("desired config", CONFIG_RECONCILE_S, self._reconcile_config),),
+            periodic=(PeriodicDuty("desired config", CONFIG_RECONCILE_S, self._reconcile_config),
+                      PeriodicDuty("rollouts", ROLLOUT_STEP_S, self._step_rollouts)),
         )
         """Presence sweep, alert rules and desired configs, done by one worker of many
         (fleet_server.duty)."""
@@ -53,7 +56,8 @@ class FleetServer:
             from fleet_server.api.app import create_app
             from fleet_server.api.serving import HttpService
 
-            app = create_app(self.engine, lambda: self.ingest.stats, link=self.link)
+            app = create_app(self.engine, lambda: self.ingest.stats, link=self.link,
+                             pki_dir=self.settings.enrollment.pki_dir)
             app.state.wake_jobs = self.dispatcher.wake
             self.http = HttpService(app, self.settings.http_host, self.settings.http_port)
             self.http.start()
@@ -85,6 +89,11 @@ class FleetServer:
         if changed:
             log.info("desired config recomputed for %d node(s), %d published",
                      len(changed), len(published))
+
+    def _step_rollouts(self, now) -> None:
+        from fleet_server.rollouts.publish import step
+
+        step(self.engine, self.link.publish, self.settings.enrollment.artifact_base_url, now)
 
     def _enrollment_endpoint(self) -> "HttpService":
         from fleet_server import enrollment

@@ -31,6 +31,7 @@ where blocking SQLAlchemy calls belong.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Callable
 
 import sqlalchemy as sa
@@ -44,7 +45,9 @@ from fleet_server.api import metrics, models, queries
 from fleet_server.api.access import connection, require_operator, require_token
 from fleet_server.api.announce import announcement_routes
 from fleet_server.api.job_routes import job_routes
+from fleet_server.api.node_routes import node_routes
 from fleet_server.api.config_routes import config_routes
+from fleet_server.api.rollout_routes import rollout_routes
 from fleet_server.ingest import Stats
 from rpfleet import __version__
 
@@ -252,12 +255,15 @@ def create_app(
     ingest_stats_provider: Callable[[], Stats] | None = None,
     *,
     link: Link | None = None,
+    pki_dir: Path | None = None,
 ) -> FastAPI:
     """The HTTP API over ``engine`` (a store at the newest schema).
 
     ``ingest_stats_provider`` returns this process's live ingest counters for
     ``/metrics``; None where the API runs without an ingest. ``link`` is the
     broker link announcements are published on; without one they get 503.
+    ``pki_dir`` is the fleet PKI whose CRL a node's revocation rewrites; without
+    one, revoking answers 409.
     Building the app touches neither the store nor the network.
     """
     app = FastAPI(
@@ -278,10 +284,13 @@ def create_app(
     app.state.engine = engine
     app.state.ingest_stats = ingest_stats_provider
     app.state.link = link
+    app.state.pki_dir = pki_dir
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.include_router(_api_routes())
     app.include_router(job_routes(API_PREFIX))  # remote commands: fleet_server.jobs
+    app.include_router(node_routes(API_PREFIX))  # a node's events, revoking a node
     app.include_router(config_routes(API_PREFIX))
+    app.include_router(rollout_routes(API_PREFIX), dependencies=[Depends(require_operator)])
     app.include_router(announcement_routes(API_PREFIX),
                        dependencies=[Depends(dashboard.poke_after_call)])
     dashboard.mount(app, API_PREFIX)  # the hall TVs' page: docs/dashboard.md

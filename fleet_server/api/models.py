@@ -43,6 +43,10 @@ class NodeSummary(Model):
     id: str
     site_id: str | None = Field(description="The site it is assigned to; null if unassigned.")
     counter: str | None
+    kind: str | None = Field(
+        description="What it drives (counter, rating, scanner, kiosk, soundbox, dashboard), as "
+                    "it last enrolled; null for a node registered without enrollment."
+    )
     state: str = Field(
         description="Presence: online, offline, unknown (never heard from) or retired."
     )
@@ -91,6 +95,25 @@ class NodeDetail(NodeSummary):
         description="Its last up/health payload as received (schema: docs/schemas/Health.json)."
     )
     open_alerts: list[Alert]
+
+
+class NodeEvent(Model):
+    """One event the node sent and the server stored (a rating tap, a scan, ...)."""
+
+    id: str = Field(description="The node's own id for the event (unique per node).")
+    seq: int = Field(description="The node's sequence number for it.")
+    kind: str
+    at: Utc = Field(description="When it happened, by the node's clock.")
+    received_at: Utc = Field(description="When the server stored it.")
+    clock_synced: bool | None = Field(description="Whether the node's clock was synchronised.")
+    counter: str | None
+    detail: dict[str, Any] = Field(
+        description="The event as the node sent it (scans arrive redacted by the node)."
+    )
+
+
+class NodeEventPage(Page):
+    items: list[NodeEvent]
 
 
 # ---- sites ---------------------------------------------------------------
@@ -319,6 +342,28 @@ class Service(Model):
 
 class ServicePage(Page):
     items: list[Service]
+
+
+# ---- revoking a node ------------------------------------------------------
+
+
+class RevokeRequest(Model):
+    reason: str = Field(
+        "revoked by an operator", min_length=1, max_length=120, pattern=PRINTABLE,
+        description="Why, kept with each certificate revoked (with the token's name).",
+    )
+
+
+class Revocation(Model):
+    """What `POST /nodes/{node_id}/revoke` did."""
+
+    node_id: str
+    revoked: list[str] = Field(description="The serials (hex) of the certificates revoked now.")
+    revoked_at: Utc
+    by: str = Field(description="The name of the API token that asked (kept as the audit).")
+    reason: str = Field(description="As kept with each certificate.")
+    state: str = Field(description="The node's presence state, unchanged by the revocation.")
+    broker: str = Field(description="What the broker does with the new CRL, and when.")
 
 
 class Liveness(Model):

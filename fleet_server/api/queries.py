@@ -6,14 +6,15 @@ and reused (by the console, say) without a web server. "Not found" is None.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 
 from fleet_server import reports, service_tagging
+from fleet_server.announcements import node_kinds
 from fleet_server.api import models
 from fleet_server.satisfaction import is_satisfied
-from fleet_server.schema import alerts, counters, nodes, peripherals, regions, sites
+from fleet_server.schema import alerts, counters, events, nodes, peripherals, regions, sites
 from fleet_server.summary import site_summaries
 
 OUTBOX_PENDING = nodes.c.last_health["outbox_pending"].as_integer()
@@ -26,10 +27,17 @@ _NODE_COLUMNS = [
 ]
 
 
-def _node(row: sa.Row) -> models.NodeSummary:
-    return models.NodeSummary.model_validate(
-        {field: row._mapping[field] for field in models.NodeSummary.model_fields}
-    )
+def _nodes(conn: sa.Connection, rows: Iterable[sa.Row]) -> list[models.NodeSummary]:
+    """Node rows (of _NODE_COLUMNS) as summaries, each with the kind it last enrolled as."""
+    rows = list(rows)
+    kinds = node_kinds(conn, [row.id for row in rows])
+    return [
+        models.NodeSummary.model_validate(
+            {field: row._mapping[field] for field in models.NodeSummary.model_fields
+             if field != "kind"} | {"kind": kinds.get(row.id)}
+        )
+        for row in rows
+    ]
 
 
 def _count(conn: sa.Connection, query: sa.Select) -> int:
@@ -47,7 +55,7 @@ def node_page(
         query = query.where(nodes.c.state == state)
     rows = conn.execute(query.order_by(nodes.c.id).limit(limit).offset(offset))
     return models.NodePage(
-        items=[_node(row) for row in rows], total=_count(conn, query), limit=limit, offset=offset
+        items=_nodes(conn, rows), total=_count(conn, query), limit=limit, offset=offset
     )
 
 
@@ -61,7 +69,7 @@ def node_detail(conn: sa.Connection, node_id: str) -> models.NodeDetail | None:
     attached = conn.execute(
         sa.select(peripherals).where(peripherals.c.node_id == node_id).order_by(peripherals.c.id)
     )
-    summary = _node(row)
+    (summary,) = _nodes(conn, [row])
     return models.NodeDetail(
         **summary.model_dump(),
         last_health=row.last_health,
@@ -73,6 +81,40 @@ def node_detail(conn: sa.Connection, node_id: str) -> models.NodeDetail | None:
         ],
         open_alerts=_alerts(conn, alerts.c.closed_at.is_(None), alerts.c.node_id == node_id),
     )
+
+
+def node_events(
+    conn: sa.Connection, node_id: str, *, kind: str | None, limit: int, offset: int
+) -> models.NodeEventPage | None:
+    """The events stored from ``node_id`` (only ``kind`` ones if given), newest first by the
+    node's clock, then by its sequence; None if the node is neither registered nor has any."""
+    where = [events.c.node_id == node_id]
+    if kind is not None:
+        where.append(events.c.kind == kind)
+    query = (
+        sa.select(events).where(*where)
+        .order_by(events.c.at.desc(), events.c.seq.desc(), events.c.pk.desc())
+        .limit(limit).offset(offset)
+    )
+    items = [
+        models.NodeEvent(
+            id=row.event_id, seq=row.seq, kind=row.kind, at=row.at, received_at=row.received_at,
+            clock_synced=row.clock_synced, counter=row.counter, detail=row.detail,
+        )
+        for row in conn.execute(query)
+    ]
+    total = _count(conn, sa.select(events.c.pk).where(*where))
+    if not total and not _known(conn, node_id):
+        return None
+    return models.NodeEventPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _known(conn: sa.Connection, node_id: str) -> bool:
+    """Whether ``node_id`` is registered, or has sent any event."""
+    registered = conn.execute(sa.select(nodes.c.id).where(nodes.c.id == node_id)).first()
+    return registered is not None or conn.execute(
+        sa.select(events.c.pk).where(events.c.node_id == node_id).limit(1)
+    ).first() is not None
 
 
 def _site_query() -> sa.Select:
@@ -138,7 +180,7 @@ def site_detail(conn: sa.Connection, site_id: str) -> models.SiteDetail | None:
         **_site(row),
         region_name=region_name,
         counters=[models.Counter(id=c.id, name=c.name) for c in site_counters],
-        nodes=[_node(n) for n in site_nodes],
+        nodes=_nodes(conn, site_nodes),
     )
 
 

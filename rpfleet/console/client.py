@@ -212,6 +212,18 @@ class FleetApi:
         """Create a job; the job as the server made it."""
         return await self._request("POST", PREFIX + "/jobs", json=request.body())
 
+    # ---- events and revocation (RouteMissing from an older server) --------------
+
+    async def node_events(self, node_id: str, *, limit: int = 10) -> list[dict[str, Any]]:
+        """The node's newest stored events, newest first."""
+        return _items(await self.get(f"/nodes/{node_id}/events", limit=limit))
+
+    async def revoke(self, node_id: str, reason: str | None = None) -> dict[str, Any]:
+        """Revoke the node's certificates (the server rewrites its CRL); what was revoked.
+        ApiError 409 when the server has no PKI or the node no live certificate."""
+        body = {"reason": reason} if reason else {}
+        return await self._request("POST", f"{PREFIX}/nodes/{node_id}/revoke", json=body)
+
 
 def _items(body: Any) -> list[dict[str, Any]]:
     """A list body, or the ``items`` of a page."""

@@ -13,11 +13,21 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, ProgressBar, Static
 
 from rpfleet.console import view
-from rpfleet.console.client import DESTRUCTIVE, ApiError, JobRequest, RouteMissing
-from rpfleet.console.widgets import FleetScreen, sync_table
+from rpfleet.console.client import (
+    DESTRUCTIVE,
+    ApiError,
+    JobRequest,
+    RouteMissing,
+    ServerUnreachable,
+)
+from rpfleet.console.widgets import CommandPicker, Confirm, FleetScreen, sync_table
 
 LOG_LINES_SHOWN = 100
 """The newest lines of a fetched log shown under a node (the node sends at most 2000)."""
+EVENTS_SHOWN = 10
+"""The node's newest stored events shown on its screen."""
+REVOKE = "revoke"
+"""The node screen's last choice in the command list: lock the node out (the server's)."""
 STATE_STYLE = {"online": "green", "offline": "bold red", "ok": "green", "faulty": "bold red",
                "done": "green", "failed": "bold red", "expired": "yellow", "pending": "dim"}
 
@@ -39,11 +49,16 @@ class NodeScreen(FleetScreen):
         Binding("x", "command", "Send"),
         Binding("i", "send('identify')", "Identify"),
         Binding("l", "send('fetch-logs')", "Logs"),
+        Binding("R", "revoke", "Revoke", show=False),
     ]
     # Reboot and the rest are in the x list (reboot asks first): one key fewer keeps the
-    # footer whole at 80 columns.
+    # footer whole at 80 columns. Revoke is last in that list too (it asks first), and on
+    # a shifted key not shown: it is not a command to the node but the server's, and
+    # locks the node out until it is enrolled again on site.
     COLUMNS = {"node-commands": (("Age", "age", 6, 6), ("Command", "command", 13, 13),
-                                 ("Outcome", "state", 8, 8), ("By", "by", 10, 16))}
+                                 ("Outcome", "state", 8, 8), ("By", "by", 10, 16)),
+               "node-events": (("Age", "age", 6, 6), ("Kind", "kind", 12, 12),
+                               ("Ctr", "counter", 3, 4), ("Detail", "detail", 40, 24))}
 
     def __init__(self, node_id: str) -> None:
         super().__init__()
@@ -51,6 +66,8 @@ class NodeScreen(FleetScreen):
         self._logs_of: str | None = None
         """The job whose fetch-logs lines are in ``_logs``."""
         self._logs: list[str] = []
+        self._revoked: str | None = None
+        """What the last revocation from this screen did, in words."""
 
     def body(self) -> Iterable[Any]:
         with VerticalScroll(id="node-detail"):
@@ -63,6 +80,7 @@ class NodeScreen(FleetScreen):
                     yield Static(id="node-peripherals", classes="panel")
                     yield Static(id="node-alerts", classes="panel")
                     yield DataTable(id="node-commands", cursor_type="row", classes="panel")
+                    yield DataTable(id="node-events", cursor_type="row", classes="panel")
             yield Static(id="node-logs", classes="panel")
 
     def on_mount(self) -> None:
@@ -71,6 +89,7 @@ class NodeScreen(FleetScreen):
         for panel, title in (("status", self.node_id), ("health", "Health"),
                              ("config", "Config"), ("peripherals", "Peripherals"),
                              ("alerts", "Open alerts"), ("commands", "Commands"),
+                             ("events", "Recent events"),
                              ("logs", "Logs (last fetch-logs)")):
             self.query_one(f"#node-{panel}").border_title = title
 
@@ -89,11 +108,12 @@ class NodeScreen(FleetScreen):
             if exc.status != 404 or isinstance(exc, RouteMissing):
                 raise
             return {"missing": exc.detail}
-        config, commands = await asyncio.gather(
-            optional(api.node_config(self.node_id)), optional(api.node_commands(self.node_id)))
+        config, commands, events = await asyncio.gather(
+            optional(api.node_config(self.node_id)), optional(api.node_commands(self.node_id)),
+            optional(api.node_events(self.node_id, limit=EVENTS_SHOWN)))
         if commands:
             await self._fetch_logs(commands)
-        return {"node": node, "config": config, "commands": commands}
+        return {"node": node, "config": config, "commands": commands, "events": events}
 
     async def _fetch_logs(self, commands: list[dict[str, Any]]) -> None:
         """Read the lines of the newest fetch-logs that came back, once per job: only that
@@ -114,13 +134,17 @@ class NodeScreen(FleetScreen):
             self.query_one("#node-status", Static).update(Text(data["missing"], style="red"))
             return
         node, now = data["node"], self.app.now()
-        self.query_one("#node-status", Static).update(facts_table([
+        status = [
             ("state", node["state"]), ("since", view.age(node.get("state_at"), now)),
             ("last seen", view.age(node.get("last_seen"), now) + " ago"),
             ("site", node.get("site_id") or view.NO_VALUE),
             ("counter", node.get("counter") or view.NO_VALUE),
+            ("kind", node.get("kind") or view.NO_VALUE),
             ("version", node.get("agent_version") or view.NO_VALUE),
-        ]))
+        ]
+        if self._revoked:
+            status.append(("revoked", self._revoked))
+        self.query_one("#node-status", Static).update(facts_table(status))
         health = view.health_facts(node.get("last_health"))
         if node.get("last_health_at"):
             health.insert(0, ("reported", view.age(node["last_health_at"], now) + " ago"))
@@ -138,6 +162,7 @@ class NodeScreen(FleetScreen):
             Text("no config API on this server yet", style="dim") if config is None
             else facts_table(view.config_facts(config)))
         self._show_commands(data["commands"])
+        self._show_events(data.get("events"))
 
     def _show_peripherals(self, peripherals: list[dict[str, Any]]) -> None:
         table = Table.grid(padding=(0, 1))
@@ -173,8 +198,58 @@ class NodeScreen(FleetScreen):
             logs.border_subtitle = f"job {view.short_id(self._logs_of)}"
             logs.update(Text("\n".join(self._logs[-LOG_LINES_SHOWN:]) or "(no lines)"))
 
+    def _show_events(self, events: list[dict[str, Any]] | None) -> None:
+        table = self.query_one("#node-events", DataTable)
+        if events is None:
+            table.border_subtitle = "no events API on this server yet"
+            return
+        now = self.app.now()
+        sync_table(table, [
+            (f"{event['id']}", [
+                view.age(event["at"], now), event["kind"], event.get("counter") or "",
+                Text(view.event_text(event.get("detail") or {}), overflow="ellipsis",
+                     no_wrap=True),
+            ])
+            for event in events
+        ])
+        table.border_subtitle = f"{len(events)} newest" if events else "none stored"
+
     def action_command(self) -> None:
-        self.app.ask_command(self.node_id, lambda c: JobRequest(c, nodes=(self.node_id,)))
+        def picked(command: str | None) -> None:
+            if command == REVOKE:
+                self.action_revoke()
+            elif command is not None:
+                self.action_send(command)
+
+        self.app.push_screen(CommandPicker(self.node_id, actions=(REVOKE,)), picked)
+
+    def action_revoke(self) -> None:
+        """Ask, then revoke the node's certificates on the server and say what it did."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._revoke(), group="revoke")
+
+        self.app.push_screen(
+            Confirm(f"revoke {self.node_id}? It is locked out until enrolled again."), answered)
+
+    async def _revoke(self) -> None:
+        try:
+            done = await self.app.api.revoke(self.node_id, "revoked from the console")
+        except RouteMissing:
+            self.notify("This fleet server cannot revoke nodes yet "
+                        "(POST /api/v1/nodes/{id}/revoke).", severity="error", timeout=8)
+        except ServerUnreachable as exc:
+            self.app.connection_problem = (f"Fleet server {exc.server} does not answer "
+                                           f"({exc.reason})")
+        except ApiError as exc:
+            self.notify(f"revoke refused: {exc.detail}", severity="error", timeout=10)
+        else:
+            count = len(done.get("revoked") or [])
+            self._revoked = f"{count} certificate(s) by {done.get('by')}, CRL rewritten"
+            self.notify(f"{self.node_id}: {count} certificate(s) revoked. {done.get('broker')}",
+                        timeout=12)
+            self.app.refresh_now()
 
     def action_send(self, command: str) -> None:
         self.app.send_command(JobRequest(command, nodes=(self.node_id,)),

@@ -179,7 +179,7 @@ class NodesScreen(FleetScreen):
         """Nodes not on their latest config; None from a server without the config API."""
 
     def body(self) -> Iterable[Any]:
-        yield Input(placeholder="/ filter: words, region: site: state: version: alert: drift:",
+        yield Input(placeholder="/ filter: words, region: site: state: kind: version: alert: drift:",
                     id="filter")
         yield Static(id="filter-status")
         yield DataTable(id="nodes", cursor_type="row")

@@ -329,3 +329,30 @@ def config_facts(config: dict[str, Any]) -> list[tuple[str, str]]:
     if reason:
         facts.append(("reason", str(reason)))
     return facts
+
+
+def event_text(detail: dict[str, Any]) -> str:
+    """One short line for an event's detail (as the node sent it), by its kind; other
+    kinds show their plain fields. A scan shows what kind of code it was, not the code."""
+    kind = detail.get("kind")
+    if kind == "rating-tap":
+        text = f"{detail.get('rating')}/{detail.get('scale')}"
+        return text + (f" suspect: {detail['suspect']}" if detail.get("suspect") else "")
+    if kind == "scan":
+        what = detail.get("code_kind") or detail.get("symbology") or "code"
+        return f"{what}{' (redacted)' if detail.get('redacted') else ''}"
+    if kind in ("peripheral-attached", "peripheral-detached"):
+        return f"{detail.get('peripheral_kind')} {detail.get('peripheral')}"
+    if kind == "alarm":
+        text = f"{detail.get('severity')} {detail.get('code')}: {detail.get('message')}"
+        return text + (" (cleared)" if detail.get("cleared") else "")
+    if kind == "announcement":
+        parts = (detail.get("announce_kind"), detail.get("ticket"), detail.get("outcome"))
+        return " ".join(str(p) for p in parts if p)
+    if kind == "ticket":
+        parts = (detail.get("number"), detail.get("outcome"), detail.get("reason"))
+        return " ".join(str(p) for p in parts if p)
+    if kind == "browser-repair":
+        return f"{detail.get('step')} ({detail.get('trouble')})"
+    return " ".join(f"{k}={v}" for k, v in detail.items()
+                    if k != "kind" and isinstance(v, (str, int, float, bool)))

@@ -131,18 +131,21 @@ class FleetScreen(Screen):
 
 
 class CommandPicker(ModalScreen[str | None]):
-    """Asks which command to send to ``target``; dismisses with its name or None."""
+    """Asks which command to send to ``target``; dismisses with its name or None.
+    ``actions`` are offered after the commands (server-side actions, e.g. revoke)."""
 
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, target: str) -> None:
+    def __init__(self, target: str, actions: Sequence[str] = ()) -> None:
         super().__init__()
         self.target = target
+        self.actions = tuple(actions)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(f"Send a command to {self.target}", classes="question")
-            yield OptionList(*(Option(name, id=name) for name in COMMANDS), id="commands")
+            yield OptionList(*(Option(name, id=name) for name in COMMANDS + self.actions),
+                             id="commands")
             yield Label("Enter send · Esc cancel", classes="hint")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:

@@ -108,7 +108,7 @@ def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
 @pytest.fixture
 def seeded_fleet(broker, tmp_path: Path):
     """The server over the seeded fleet (SQLite: `fleet_data.seed` and `seed_cau_giay`),
-    with an operator token named "console".
+    with an operator token named "console", and the test broker's PKI as its own.
 
     The test holds the fleet duties' lock, so the presence sweep and the alert
     rules never run: the seeded times are years old, and a sweep would take
@@ -128,11 +128,13 @@ def seeded_fleet(broker, tmp_path: Path):
 
     def start_server():
         from fleet_server.service import FleetServer
-        from fleet_server.settings import ServerSettings
+        from fleet_server.settings import EnrollmentSettings, ServerSettings
 
         server = FleetServer(ServerSettings(
             db_url=db_url, http_port=port,
             broker=server_broker(broker, f"console-{tmp_path.name}-{len(started)}"),
+            # The broker's PKI, for revoking; no enrollment endpoint (port 0).
+            enrollment=EnrollmentSettings(pki_dir=broker.fleet.path, port=0),
         ))
         started.append(server)
         server.start()

@@ -27,6 +27,9 @@ ROUTES = {
     "/api/v1/nodes/{node_id}/config": "/api/v1/nodes/hk-01-c1/config",
     "/api/v1/jobs": "/api/v1/jobs",
     "/api/v1/nodes/{node_id}/commands": "/api/v1/nodes/hk-01-c1/commands",
+    "/api/v1/nodes/{node_id}/events": "/api/v1/nodes/hk-01-c1/events",
+    "/api/v1/releases": "/api/v1/releases",
+    "/api/v1/rollouts": "/api/v1/rollouts",
     "/healthz": "/healthz",
     "/metrics": "/metrics",
 }
@@ -56,6 +59,8 @@ ANNOUNCE_ROUTES = {"/api/v1/sites/{site_id}/calls", "/api/v1/sites/{site_id}/pay
 OTHER_ROUTES = {
     "/api/v1/config/layers/{scope}/{target}": {"get", "put", "delete"},
     "/api/v1/jobs/{job_id}": {"get"},
+    "/api/v1/nodes/{node_id}/revoke": {"post"},  # tests/fleet_server/api/test_node_routes.py
+    "/api/v1/rollouts/{rollout_id}": {"get"},  # tests/fleet_server/rollouts/test_rollout_api.py
 }
 WRITES = {"/api/v1/jobs": {"get", "post"}}
 
