@@ -14,6 +14,7 @@ import select
 import time
 
 from devices.printer.adapter import PrinterGone
+from devices.readable import wait_readable
 
 CHUNK = 4096
 
@@ -51,20 +52,8 @@ class FilePrinterPort:
         data = _read_now(fd)
         if data:
             return data
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-
-        def ready() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, ready)
-        try:
-            await asyncio.wait_for(readable, timeout)
-        except asyncio.TimeoutError:
+        if not await wait_readable(fd, timeout):
             return b""
-        finally:
-            loop.remove_reader(fd)
         return _read_now(fd)
 
     async def close(self) -> None:

@@ -5,7 +5,6 @@ The protocol itself (framing, parsing, what is skipped) is `serial_protocol`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import datetime, timezone
@@ -15,6 +14,7 @@ import serial
 
 from devices.rating_pad.decoding import KEY_DOWN, KeyEvent
 from devices.rating_pad.serial_protocol import WHO, Hello, PadLineReader, ack
+from devices.readable import wait_readable
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,5 @@ class SerialPad:
         a vanished USB serial device, like a closed pty, reads as an I/O error.
         """
         assert self._port is not None, "read before open"
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        fd = self._port.fileno()
-
-        def ready() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, ready)
-        try:
-            await readable
-        finally:
-            loop.remove_reader(fd)
+        await wait_readable(self._port.fileno())
         return self._port.read(self._port.in_waiting or 1)

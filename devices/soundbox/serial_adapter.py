@@ -7,12 +7,12 @@ speaker speaking the same lines over TCP is reached the same way through a pyser
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
 import serial
 
+from devices.readable import wait_readable
 from devices.soundbox import serial_protocol as sp
 from devices.soundbox.adapter import DeviceBusy, NotSaid, Played, SpeakerGone, Utterance
 
@@ -144,21 +144,8 @@ class SerialSpeaker:
         """
         port = self._port
         assert port is not None, "read before open"
-        loop = asyncio.get_running_loop()
-        readable = loop.create_future()
-        fd = port.fileno()
-
-        def ready() -> None:
-            if not readable.done():
-                readable.set_result(None)
-
-        loop.add_reader(fd, ready)
-        try:
-            await asyncio.wait_for(readable, timeout)
-        except asyncio.TimeoutError:
+        if not await wait_readable(port.fileno(), timeout):
             return []
-        finally:
-            loop.remove_reader(fd)
         try:
             data = port.read(port.in_waiting or 1)
         except (serial.SerialException, OSError) as exc:
