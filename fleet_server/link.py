@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -23,6 +24,20 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 24 * 3600
 
 
+def _client(b: ServerBroker, client_id: str) -> mqtt.Client:
+    """A paho client (MQTT 5) with the server's credentials: a password or its TLS identity."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    password = b.password_file.read_text(encoding="utf-8").strip() if b.password_file else None
+    client.username_pw_set(b.username, password)
+    if b.tls is not None:
+        # Hostname checking stays on: the broker's certificate names the host dialled.
+        client.tls_set(
+            ca_certs=str(b.tls.ca_file), certfile=str(b.tls.cert_file),
+            keyfile=str(b.tls.key_file), tls_version=ssl.PROTOCOL_TLS_CLIENT,
+        )
+    return client
+
+
 class ServerLink:
     def __init__(self, broker: ServerBroker, on_message: Callable[[str, bytes, bool], None]) -> None:
         """``on_message(topic, payload, retained)`` runs on paho's thread; ``retained`` is
@@ -35,15 +50,7 @@ class ServerLink:
 
     def start(self) -> None:
         b = self._broker
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=b.client_id, protocol=mqtt.MQTTv5)
-        password = b.password_file.read_text(encoding="utf-8").strip() if b.password_file else None
-        client.username_pw_set(b.username, password)
-        if b.tls is not None:
-            # Hostname checking stays on: the broker's certificate names the host dialled.
-            client.tls_set(
-                ca_certs=str(b.tls.ca_file), certfile=str(b.tls.cert_file),
-                keyfile=str(b.tls.key_file), tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        client = _client(b, b.client_id)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._connected
         client.on_subscribe = self._subscribed
@@ -109,18 +116,8 @@ class OneShotLink:
 
     def __enter__(self) -> "OneShotLink":
         """Connect; raises ConnectionError when the broker cannot be reached in time."""
-        import os
-
         b = self._broker
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{b.client_id}-cli-{os.getpid()}",
-                             protocol=mqtt.MQTTv5)
-        password = b.password_file.read_text(encoding="utf-8").strip() if b.password_file else None
-        client.username_pw_set(b.username, password)
-        if b.tls is not None:
-            client.tls_set(
-                ca_certs=str(b.tls.ca_file), certfile=str(b.tls.cert_file),
-                keyfile=str(b.tls.key_file), tls_version=ssl.PROTOCOL_TLS_CLIENT,
-            )
+        client = _client(b, f"{b.client_id}-cli-{os.getpid()}")
         client.on_connect = lambda c, u, f, reason_code, p: (
             None if reason_code.is_failure else self.connected.set()
         )
