@@ -1,6 +1,6 @@
 """`FleetConsole`: the Textual app IT support runs, often over SSH.
 
-Four top-level screens (overview, nodes, alerts, jobs) are Textual modes, so
+Five top-level screens (overview, nodes, alerts, jobs, rollouts) are Textual modes, so
 each keeps its own stack (a node's detail opened from the alerts stays there).
 A timer refreshes the screen on top from the API every ``refresh_s`` seconds;
 a refresh that fails because the server does not answer (or refuses the
@@ -26,6 +26,7 @@ from rpfleet.console.client import (
     RouteMissing,
     ServerUnreachable,
 )
+from rpfleet.console.rollouts import RolloutsScreen
 from rpfleet.console.screens import AlertsScreen, JobsScreen, NodesScreen, OverviewScreen
 from rpfleet.console.widgets import CommandPicker, Confirm, FleetScreen
 
@@ -44,12 +45,13 @@ class FleetConsole(App):
     CSS_PATH = "console.tcss"
     ENABLE_COMMAND_PALETTE = False
     MODES = {"overview": OverviewScreen, "nodes": NodesScreen,
-             "alerts": AlertsScreen, "jobs": JobsScreen}
+             "alerts": AlertsScreen, "jobs": JobsScreen, "rollouts": RolloutsScreen}
     BINDINGS = [
         Binding("f", "switch_mode('overview')", "Fleet"),
         Binding("n", "switch_mode('nodes')", "Nodes"),
         Binding("a", "switch_mode('alerts')", "Alerts"),
         Binding("j", "switch_mode('jobs')", "Jobs"),
+        Binding("u", "switch_mode('rollouts')", "Rollouts"),  # u: software updates
         Binding("r", "refresh_now", "Refresh", show=False),
         Binding("q", "quit", "Quit"),
     ]

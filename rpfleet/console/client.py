@@ -225,6 +225,22 @@ class FleetApi:
         return await self._request("POST", f"{PREFIX}/nodes/{node_id}/revoke", json=body)
 
 
+    # ---- releases and rollouts (read-only; RouteMissing from an older server) -------
+
+    async def releases(self) -> list[dict[str, Any]]:
+        """Every release the server holds, oldest first."""
+        return _items(await self.get("/releases"))
+
+    async def rollouts(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest rollouts, newest first, each with its waves and last gate result."""
+        return _items(await self.get("/rollouts", limit=limit))
+
+    async def rollout(self, rollout_id: int) -> dict[str, Any]:
+        """One rollout: state, waves with their counts, gates, reason (ApiError 404 if
+        unknown). Steering it (pause, resume, abort) is the server's command line."""
+        return await self.get(f"/rollouts/{rollout_id}")
+
+
 def _items(body: Any) -> list[dict[str, Any]]:
     """A list body, or the ``items`` of a page."""
     return body["items"] if isinstance(body, dict) and "items" in body else list(body)

@@ -48,11 +48,11 @@ class NodeScreen(FleetScreen):
         Binding("escape", "app.pop_screen", "Back"),
         Binding("x", "command", "Send"),
         Binding("i", "send('identify')", "Identify"),
-        Binding("l", "send('fetch-logs')", "Logs"),
+        Binding("l", "send('fetch-logs')", "Logs", show=False),
         Binding("R", "revoke", "Revoke", show=False),
     ]
     # Reboot and the rest are in the x list (reboot asks first): one key fewer keeps the
-    # footer whole at 80 columns. Revoke is last in that list too (it asks first), and on
+    # footer whole at 80 columns. So is fetch-logs, whose `l` the Logs panel names. Revoke is last in that list too (it asks first), and on
     # a shifted key not shown: it is not a command to the node but the server's, and
     # locks the node out until it is enrolled again on site.
     COLUMNS = {"node-commands": (("Age", "age", 6, 6), ("Command", "command", 13, 13),

@@ -158,11 +158,13 @@ class NodesScreen(FleetScreen):
     """Every node, filtered live by what is typed in the filter box."""
 
     BINDINGS = [
-        Binding("slash", "focus_filter", "Filter"),
+        # The filter box says "/ filter" itself: the footer keeps its room for the keys
+        # that show nowhere else, whole at 80 columns.
+        Binding("slash", "focus_filter", "Filter", show=False),
         Binding("escape", "leave_filter", "Table", show=False),
         Binding("enter", "open_node", "Open", priority=True),
         Binding("x", "command", "Send"),
-        Binding("X", "command_shown", "Send to shown"),
+        Binding("X", "command_shown", "Send shown"),
     ]
     # Narrow: 76 columns with the cell padding, room for a scroll bar at 80.
     COLUMNS = {"nodes": (("Node", "id", 14, 24), ("Site", "site", 9, 20),

@@ -356,3 +356,148 @@ def event_text(detail: dict[str, Any]) -> str:
         return f"{detail.get('step')} ({detail.get('trouble')})"
     return " ".join(f"{k}={v}" for k, v in detail.items()
                     if k != "kind" and isinstance(v, (str, int, float, bool)))
+
+
+# ---- rollouts ----------------------------------------------------------------
+
+STANDINGS = ("proven", "soaking", "updating", "waiting", "absent", "failed", "stuck", "regressed")
+"""Where a node sent a rollout's version stands, in the order the console lists them."""
+BAD_STANDINGS = frozenset({"failed", "stuck", "regressed"})
+FINISHED_ROLLOUTS = frozenset({"aborted", "completed"})
+
+
+def standing_counts(counts: dict[str, Any] | None) -> list[tuple[str, int]]:
+    """(standing, nodes) pairs with nodes, in `STANDINGS` order (others after, by name)."""
+    counts = {k: int(v or 0) for k, v in (counts or {}).items() if v}
+    known = [(name, counts.pop(name)) for name in STANDINGS if name in counts]
+    return known + sorted(counts.items())
+
+
+def counts_text(counts: dict[str, Any] | None) -> str:
+    """``"3 proven, 1 failed"``; ``"none sent yet"`` for no counts."""
+    pairs = standing_counts(counts)
+    return ", ".join(f"{n} {name}" for name, n in pairs) if pairs else "none sent yet"
+
+
+@dataclass(frozen=True)
+class RolloutProgress:
+    """A rollout's nodes added up over its waves."""
+
+    nodes: int
+    proven: int
+    bad: int
+    sent: int
+
+
+DRAWN_STANDINGS = ("proven", "soaking", "updating", "failed", "stuck", "regressed")
+"""What a wave's bar draws, left to right; waiting and absent nodes are the track."""
+
+
+def wave_bar(counts: dict[str, Any] | None, nodes: int, width: int) -> list[tuple[str, str]]:
+    """A wave's bar of ``width`` cells: (cells, standing) segments of its nodes that got
+    somewhere (`DRAWN_STANDINGS`), in whole cells by cumulative rounding, then the
+    track (standing ``""``). Each standing with nodes gets at least one cell (when
+    ``width`` has room for them all), so one failed node among many still shows."""
+    counts = counts or {}
+    drawn = [(s, int(counts.get(s) or 0)) for s in DRAWN_STANDINGS
+             if int(counts.get(s) or 0) and nodes]
+    segments: list[tuple[str, str]] = []
+    used = reached = 0
+    for index, (standing, n) in enumerate(drawn):
+        reached += n
+        room = width - (len(drawn) - index - 1)  # a cell for each standing after this one
+        end = min(room, max(used + 1, round(reached / nodes * width)))
+        if end > used:
+            segments.append(("█" * (end - used), standing))
+            used = end
+    if used < width:
+        segments.append((TRACK * (width - used), ""))
+    return segments
+
+
+def rollout_progress(rollout: dict[str, Any]) -> RolloutProgress:
+    """Nodes, proven, failed (failed + stuck + regressed) and sent, over every wave."""
+    nodes = proven = bad = sent = 0
+    for wave in rollout.get("waves") or []:
+        counts = {k: int(v or 0) for k, v in (wave.get("counts") or {}).items()}
+        nodes += int(wave.get("nodes") or 0)
+        proven += counts.get("proven", 0)
+        bad += sum(n for k, n in counts.items() if k in BAD_STANDINGS)
+        sent += sum(counts.values())
+    return RolloutProgress(nodes, proven, bad, sent)
+
+
+def total_counts(rollout: dict[str, Any]) -> dict[str, int]:
+    """The counts of every wave added up."""
+    total: Counter[str] = Counter()
+    for wave in rollout.get("waves") or []:
+        total.update({k: int(v or 0) for k, v in (wave.get("counts") or {}).items()})
+    return dict(total)
+
+
+def rollout_wave(rollout: dict[str, Any]) -> str:
+    """``"wave 2 of 4"``, or ``"all 4 waves"`` once completed."""
+    count = len(rollout.get("waves") or [])
+    if rollout.get("state") == "completed":
+        return f"all {count} waves"
+    return f"wave {rollout.get('wave')} of {count}"
+
+
+def rollout_sites(rollout: dict[str, Any]) -> str:
+    sites = rollout.get("sites")
+    return "every site" if not sites else ", ".join(sites)
+
+
+def policy_text(policy: dict[str, Any] | None) -> str:
+    """The rollout's soak time and failure limit: ``"soak 30 min · max failures 5%"``."""
+    policy = policy or {}
+    parts = []
+    if policy.get("soak_s") is not None:
+        parts.append(f"soak {duration(float(policy['soak_s']))}")
+    limit = policy.get("failures") or {}
+    if limit.get("count") is not None:
+        parts.append(f"max failures {limit['count']}")
+    elif limit.get("share") is not None:
+        parts.append(f"max failures {float(limit['share']) * 100:g}%")
+    if policy.get("excused"):
+        parts.append(f"{len(policy['excused'])} excused")
+    return " · ".join(parts) or NO_VALUE
+
+
+def gate_facts(gates: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) pairs of the open wave's last evaluation (the rollout's ``gates``):
+    what it decided and why, and the tap gate; empty before the first evaluation."""
+    if not gates:
+        return []
+    facts = [("action", str(gates.get("action") or NO_VALUE)),
+             ("why", str(gates.get("reason") or NO_VALUE))]
+    if gates.get("counts"):
+        facts.append(("open wave", counts_text(gates["counts"])))
+    taps = gates.get("taps")
+    if isinstance(taps, dict):
+        expected = taps.get("expected")
+        facts.append(("tap gate", f"{taps.get('state')}: {taps.get('seen')} taps seen, "
+                                  f"{NO_VALUE if expected is None else f'{expected:g}'} expected"))
+        if taps.get("detail"):
+            facts.append(("", str(taps["detail"])))
+    else:
+        facts.append(("tap gate", "not judged"))
+    return facts
+
+
+def gate_failures(gates: dict[str, Any] | None) -> list[tuple[str, str, str]]:
+    """(node, status, reason) of the failed nodes the last evaluation named, by node."""
+    found = [(str(f.get("node")), str(f.get("status") or ""), str(f.get("reason") or ""))
+             for f in (gates or {}).get("failures") or []]
+    return sorted(found)
+
+
+def steering_hint(rollout: dict[str, Any]) -> str | None:
+    """The server commands that steer a rollout in its state (the console only shows
+    rollouts); None once it is finished."""
+    state, ident = rollout.get("state"), rollout.get("id")
+    verbs = {"running": ("pause", "abort"), "paused": ("resume", "abort"),
+             "halted": ("resume", "abort")}.get(str(state))
+    if not verbs:
+        return None
+    return " · ".join(f"rpfleet server rollout {verb} {ident}" for verb in verbs)

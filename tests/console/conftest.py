@@ -182,3 +182,60 @@ async def until(pilot, check, what: str, tries: int = 400):
             return value
         await pilot.pause(0.05)
     raise AssertionError(f"never: {what}")
+
+
+ROLLOUT_SITES = ["cg-01", "cg-02", "hk-01", "hk-02"]
+BAD_NODE = "hk-02-c1"
+"""Rolls back in the seeded rollout's first wave."""
+
+
+def seed_rollout(db_url: str, tmp_path: Path) -> int:
+    """A rollout of 1.1.0 (a real signed release) in two waves (50 %, 100 %) over the
+    seven nodes of four sites, through the real rollout code and ingest: its first
+    wave is cg-02-c2 (offline: absent), cg-02-c1 and cg-01-c2 (done: soaking) and
+    hk-02-c1 (rolled back: failed), so it halted, one failure past the 5 % limit.
+    Returns its id."""
+    from fleet_server.rollouts import progress
+    from fleet_server.rollouts.gates import Policy
+    from fleet_server.rollouts.publish import publish_due
+    from fleet_server.rollouts.releases import add_release
+    from rpfleet.protocol import Channel
+    from rpfleet.protocol.messages import UpdateProgress
+    from rpfleet.release.keys import generate_key_pair, load_private_key, load_public_key
+    from tests.fleet_server.rollouts.conftest import NEW, Fleet, make_artifact
+
+    t0 = fleet_data.T0
+    _, private, public = generate_key_pair(tmp_path / "release-keys")
+    fleet = Fleet(db_url, tmp_path)
+    try:
+        add_release(fleet.engine, make_artifact(tmp_path, NEW, load_private_key(private)),
+                    [load_public_key(public)], tmp_path / "releases", by="ops", now=t0)
+        for node in ("cg-01-c1", "cg-01-c2", "cg-02-c1", "hk-01-c1", "hk-01-c2", "hk-02-c1"):
+            fleet.join(node, t0)
+        rollout_id = progress.start(fleet.engine, NEW, [0.5, 1.0], Policy(),
+                                    sites=ROLLOUT_SITES, by="ops", now=t0 + timedelta(minutes=1))
+        at = t0 + timedelta(minutes=2)
+        # The server publishes the first wave; each online node sent it answers as an
+        # agent does (cg-02-c2 is offline and says nothing).
+        for node in publish_due(fleet.engine, fleet.publish, "https://fleet.example:8443", at):
+            if node not in fleet.versions:
+                continue
+            if node == BAD_NODE:
+                fleet.say(node, Channel.UPDATE_PROGRESS, UpdateProgress(
+                    node=node, version=NEW, state="rolled-back",
+                    reason="rating pad missing after the switch", at=at), at)
+            else:
+                fleet.versions[node] = NEW
+                fleet.say(node, Channel.UPDATE_PROGRESS,
+                          UpdateProgress(node=node, version=NEW, state="done", at=at), at)
+                fleet.health(node, at)
+        progress.advance(fleet.engine, t0 + timedelta(minutes=3))
+    finally:
+        fleet.engine.dispose()
+    return rollout_id
+
+
+@pytest.fixture
+def rollout_id(seeded_fleet: SeededFleet, tmp_path: Path) -> int:
+    """The seeded fleet with `seed_rollout`'s halted rollout."""
+    return seed_rollout(seeded_fleet.db_url, tmp_path)

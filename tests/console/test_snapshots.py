@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from rpfleet.console.detail import NodeScreen
+from rpfleet.console.rollouts import RolloutScreen, RolloutsScreen
 from rpfleet.console.screens import AlertsScreen, NodesScreen, OverviewScreen
 from tests.console.conftest import loaded
 
@@ -56,3 +57,22 @@ def test_node_detail(snap_compare, console, size):
 @SIZES
 def test_alerts(snap_compare, console, size):
     assert snap_compare(console(), terminal_size=size, run_before=settle_on(AlertsScreen, "a"))
+
+
+@SIZES
+def test_rollouts(snap_compare, console, rollout_id, size):
+    """The seeded rollout of 1.1.0, halted in its first wave (tests/console/conftest.py)."""
+    assert snap_compare(console(), terminal_size=size, run_before=settle_on(RolloutsScreen, "u"))
+
+
+@SIZES
+def test_rollout_detail(snap_compare, console, rollout_id, size):
+    """Its waves with their bars and counts, the gate that halted it, the failed node."""
+
+    async def run_before(pilot) -> None:
+        await settle_on(RolloutsScreen, "u")(pilot)
+        await pilot.press("enter")
+        await loaded(pilot, RolloutScreen)
+        await pilot.pause()
+
+    assert snap_compare(console(), terminal_size=size, run_before=run_before)
