@@ -43,8 +43,7 @@ def main(argv: list[str], prog: str = "rpfleet agent") -> int:
     from agent import logs
 
     logs.setup(args.log_level, settings.log_format, settings.node_id)
-    asyncio.run(_run(settings))
-    return 0
+    return asyncio.run(_run(settings))
 
 
 def _load(path: Path) -> AgentSettings | None:
@@ -59,11 +58,15 @@ def _load(path: Path) -> AgentSettings | None:
     return None
 
 
-async def _run(settings: AgentSettings) -> None:
+async def _run(settings: AgentSettings) -> int:
+    """Run until stopped; the exit status is 75 when the agent ends for an update
+    (the unit's ``RestartForceExitStatus=75`` starts the release ``current`` names)."""
     from agent.node import NodeAgent
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await NodeAgent(settings).run(stop)
+    agent = NodeAgent(settings)
+    await agent.run(stop)
+    return agent.updates.exit_status or 0

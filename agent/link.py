@@ -70,6 +70,19 @@ def new_client(
     return client
 
 
+class Receipt:
+    """One QoS 1 publish: ``acked`` turns True once the broker acknowledged it (PUBACK).
+    paho resends it after a reconnect of the same session; polling is race-free where a
+    callback could come before the caller knew the message id."""
+
+    def __init__(self, info: mqtt.MQTTMessageInfo) -> None:
+        self._info = info
+
+    @property
+    def acked(self) -> bool:
+        return self._info.is_published()
+
+
 class Link:
     def __init__(
         self,
@@ -79,12 +92,15 @@ class Link:
         on_connected: Callable[[], None],
         on_message: Callable[[Channel, bytes], None],
         backoff: Backoff | None = None,
+        on_failed: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_failed(why)``: a connection attempt failed or the broker refused it (on the loop)."""
         self.node_id = node_id
         self._broker = broker
         self._agent_version = agent_version
         self._on_connected = on_connected
         self._on_message = on_message
+        self._on_failed = on_failed or (lambda why: None)
         self._backoff = backoff or Backoff(broker.reconnect_min, broker.reconnect_max)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: mqtt.Client | None = None
@@ -103,7 +119,7 @@ class Link:
         client.max_queued_messages_set(MAX_QUEUED)
         self._set_next_delay(client)
         client.on_connect = self._connected
-        client.on_connect_fail = lambda c, _u: self._set_next_delay(c)
+        client.on_connect_fail = self._connect_failed
         client.on_disconnect = self._disconnected
         client.on_message = self._received
         properties = None
@@ -122,12 +138,17 @@ class Link:
 
     def publish(self, channel: Channel, message: Message, *, retain: bool = False) -> bool:
         """Publish with QoS 1 from the agent's loop; False when not connected (retry later)."""
+        return self.send(channel, message, retain=retain) is not None
+
+    def send(self, channel: Channel, message: Message, *, retain: bool = False) -> Receipt | None:
+        """`publish`, returning a `Receipt` that tells when the broker took the message
+        (its PUBACK); None when not connected or paho refused it."""
         if not self.connected or self._client is None:
-            return False
+            return None
         info = self._client.publish(
             topic(self.node_id, channel), message.to_json(), qos=1, retain=retain
         )
-        return info.rc == mqtt.MQTT_ERR_SUCCESS
+        return Receipt(info) if info.rc == mqtt.MQTT_ERR_SUCCESS else None
 
     async def stop(self) -> None:
         """Say ``offline`` (retained) and disconnect; safe to call twice."""
@@ -170,9 +191,15 @@ class Link:
     def _connected(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
             log.warning("broker refused the connection: %s", reason_code)
+            self._to_loop(self._on_failed, f"the broker refused the connection: {reason_code}")
             return
         self._backoff.reset()
         self._to_loop(self._came_online)
+
+    def _connect_failed(self, client, userdata) -> None:
+        self._set_next_delay(client)
+        where = f"{self._broker.host}:{self._broker.port}"
+        self._to_loop(self._on_failed, f"could not connect to the broker at {where}")
 
     def _disconnected(self, client, userdata, flags, reason_code, properties) -> None:
         self._set_next_delay(client)

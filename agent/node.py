@@ -22,6 +22,7 @@ from agent.sender import Sender
 from agent.settings import AgentSettings
 from agent.supervisor import supervise
 from agent.sysinfo import MachineReader, read_clock_synced
+from agent.update_link import AgentUpdates
 from devices.base import Driver
 from devices.registry import build_driver
 from rpfleet.node_config import short_version
@@ -48,11 +49,12 @@ class NodeAgent:
             __version__,
             on_connected=self._connected,
             on_message=self._received,
+            on_failed=lambda why: self.updates.broker_failed(why),
         )
         self.sender = Sender(
             settings.node_id,
             self.outbox,
-            lambda batch: self.link.publish(Channel.EVENTS, batch),
+            lambda batch: self.updates.publish_events(batch),
             batch_size=settings.batch_size,
             live_slots=settings.live_slots,
             ack_timeout_s=settings.ack_timeout,
@@ -72,6 +74,8 @@ class NodeAgent:
 
             self.bridge = DeviceBridge(settings.bridge, self.drivers, self.local_events,
                                        self._peripherals)
+        self.updates = AgentUpdates(self)
+        """Signed software updates (agent/update_link.py); ``exit_status`` after a switch."""
         self.commands = command_runner(self)
         """Remote commands, each run at most once (agent.commands)."""
         self.machine = MachineReader(settings.state_dir)
@@ -105,11 +109,13 @@ class NodeAgent:
             "agent %s for node %s: %d event(s) waiting, %d peripheral(s)",
             __version__, self.settings.node_id, self.outbox.pending(), len(self.drivers),
         )
+        await self.updates.open(stop)  # before drivers and link: may roll back and restart
         renewal = self._certificate_renewal()
         self.link.start(asyncio.get_running_loop())
         bridge = self._open_bridge()  # before the drivers: kiosk browsers need its URL and token
         self.drivers.start()
-        tasks = []
+        self.updates.drivers_started()
+        tasks = [asyncio.create_task(self.updates.run(), name="updates")]
         if bridge is not None:
             tasks.append(bridge)
         tasks.append(asyncio.create_task(self._tick_forever(), name="tick"))
@@ -135,6 +141,7 @@ class NodeAgent:
             await self.link.stop()
             self.outbox.close()
             self.commands.close()
+            self.updates.close()
             log.info("agent stopped")
 
     def _certificate_renewal(self):
@@ -178,6 +185,7 @@ class NodeAgent:
         if owed is not None:
             self.link.publish(Channel.CONFIG_REPORTED, owed)
         self.commands.reconnected()
+        self.updates.connected()
 
     def _received(self, channel: Channel, payload: bytes) -> None:
         if channel is Channel.ANNOUNCE:
@@ -189,6 +197,9 @@ class NodeAgent:
         if channel is Channel.CMD:
             self.commands.receive(payload)
             return
+        if channel is Channel.UPDATE_DESIRED:
+            self.updates.desired(payload)
+            return
         if channel is not Channel.ACK:
             log.debug("no handler yet for %s", channel)
             return
@@ -199,6 +210,7 @@ class NodeAgent:
             return
         self.sender.acked(ack)
         self.commands.acked(ack.ids)
+        self.updates.acked(ack.ids)
 
     def _announce(self, payload: bytes) -> None:
         """Hand an `Announce` to every driver that says announcements (soundboxes); each

@@ -18,6 +18,7 @@ from pydantic_settings import (
 )
 
 from agent.bridge.settings import BridgeSettings
+from agent.update.settings import UpdateSettings
 from rpfleet.durations import Duration
 from rpfleet.node_config import NodeConfig
 from rpfleet.protocol.messages import NodeId
@@ -83,6 +84,11 @@ class AgentSettings(BaseSettings, NodeConfig):
         default=None,
         description="The local device bridge for kiosk pages (docs/device-bridge.md); off when "
         "absent.",
+    )
+    update: UpdateSettings = Field(
+        default=UpdateSettings(),
+        description="Signed software updates (agent/update/README.md): releases, trusted keys, "
+        "default maintenance window, timeouts.",
     )
 
     @property

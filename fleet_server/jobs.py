@@ -46,7 +46,7 @@ from rpfleet.protocol.messages import Command
 log = logging.getLogger(__name__)
 
 COMMANDS = ("restart-agent", "reboot", "identify", "test-sound", "self-test", "screenshot",
-            "fetch-logs")
+            "fetch-logs", "update-reset")
 DESTRUCTIVE = ("restart-agent", "reboot")
 ARG_KEYS: dict[str, tuple[str, ...]] = {
     "restart-agent": (),
@@ -56,6 +56,7 @@ ARG_KEYS: dict[str, tuple[str, ...]] = {
     "self-test": (),
     "screenshot": ("peripheral", "max_width"),
     "fetch-logs": ("since", "until", "lines", "unit"),
+    "update-reset": ("reason",),
 }
 """The keys each command takes; the node checks their values (agent/commands/args.py)."""
 MIN_EXPIRY_S = 10

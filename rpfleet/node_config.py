@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from devices.registry import KINDS, PeripheralConfig
 from rpfleet.durations import Duration
+from rpfleet.maintenance import MaintenanceWindow
 
 
 class NodeConfig(BaseModel):
@@ -46,6 +47,11 @@ class NodeConfig(BaseModel):
         description="Events held in memory while the disk refuses writes; beyond it taps are refused.",
     )
     peripherals: list[PeripheralConfig] = []  # type: ignore[valid-type]
+    maintenance_window: MaintenanceWindow | None = Field(
+        default=None,
+        description="(1.5) When the site accepts software updates, in Hanoi time (a site layer "
+        "sets it); absent: the node file's [update].window.",
+    )
 
     @field_validator("peripherals")
     @classmethod

@@ -192,6 +192,16 @@ def test_the_agent_unit_waits_for_ready_and_watches_the_agent():
     assert executable(UNITS / "rpfleet-agent.service") == "/opt/rpfleet/current/bin/rpfleet"
 
 
+def test_the_agent_unit_runs_the_update_guard_first_and_restarts_after_a_switch():
+    service = service_section(UNITS / "rpfleet-agent.service")
+    # "-": the guard never keeps the agent from starting; it runs from the last proven release.
+    assert service["ExecStartPre"] == [
+        "-/opt/rpfleet/guard/bin/python -m agent.update.guard --config /etc/rpfleet/agent.toml"]
+    from agent.update_link import RESTART_STATUS
+
+    assert service["RestartForceExitStatus"] == [str(RESTART_STATUS)]  # what the agent exits with
+
+
 # The real agent process --------------------------------------------------------
 
 
@@ -367,6 +377,8 @@ AGENT_HARDENING = {
     "SystemCallArchitectures": ["native"], "CapabilityBoundingSet": [""],
     "DevicePolicy": ["closed"], "User": ["rpfleet"], "Group": ["rpfleet"], "UMask": ["0077"],
     "StateDirectoryMode": ["0700"],
+    # the updater's releases and links (issue 11): the only path written beyond the state dir
+    "ReadWritePaths": ["/opt/rpfleet"],
 }
 AGENT_DEVICES = {"char-input rw", "char-ttyUSB rw", "char-ttyACM rw", "char-usb_device rw",
                  "char-alsa rw", "char-usb rw"}

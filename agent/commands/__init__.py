@@ -22,7 +22,8 @@ def for_node(agent: Any) -> CommandRunner:
     from rpfleet.protocol import Channel
 
     parts = NodeParts(
-        drivers=lambda: agent.drivers, system=MachineActions(), journal=JournalCtl(), clock=utc_now
+        drivers=lambda: agent.drivers, system=MachineActions(), journal=JournalCtl(), clock=utc_now,
+        update_reset=lambda reason: agent.updates.reset(reason),
     )
     return CommandRunner(
         agent.settings.node_id,

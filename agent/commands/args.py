@@ -53,6 +53,12 @@ class FetchLogsArgs(NoArgs):
     )
 
 
+class UpdateResetArgs(NoArgs):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=300)] | None = Field(
+        default=None, description="Why, for the update's history; default: reset by the issuer.",
+    )
+
+
 ARGS: dict[str, type[NoArgs]] = {
     "restart-agent": NoArgs,
     "reboot": NoArgs,
@@ -61,6 +67,7 @@ ARGS: dict[str, type[NoArgs]] = {
     "self-test": NoArgs,
     "screenshot": ScreenshotArgs,
     "fetch-logs": FetchLogsArgs,
+    "update-reset": UpdateResetArgs,
 }
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable, Sequence
 
-from agent.commands.args import FetchLogsArgs, IdentifyArgs, NoArgs, ScreenshotArgs
+from agent.commands.args import FetchLogsArgs, IdentifyArgs, NoArgs, ScreenshotArgs, UpdateResetArgs
 from agent.commands.journal import BadRange, Journal, bounded, log_range
 from agent.commands.system import SystemActions
 from rpfleet.protocol.messages import Announce, Command
@@ -46,6 +46,8 @@ class NodeParts:
     system: SystemActions
     journal: Journal
     clock: Callable[[], datetime]
+    update_reset: Callable[[str], Awaitable[str]] | None = None
+    """The updater's reset (agent.update_link); returns the update's state afterwards."""
 
 
 class Handlers:
@@ -59,6 +61,7 @@ class Handlers:
             "self-test": self.self_test,
             "screenshot": self.screenshot,
             "fetch-logs": self.fetch_logs,
+            "update-reset": self.update_reset,
         }
 
     async def run(self, command: Command, args: NoArgs) -> Done:
@@ -179,6 +182,15 @@ class Handlers:
             "peripheral": driver.id, "media_type": media_type, "bytes": len(image),
             "data_base64": base64.b64encode(image).decode("ascii"),
         })
+
+    async def update_reset(self, command: Command, args: UpdateResetArgs) -> Done:
+        if self.parts.update_reset is None:
+            return Done("refused", "this node runs no updater")
+        try:
+            state = await self.parts.update_reset(args.reason or f"reset by {command.issuer}")
+        except Exception as exc:  # noqa: BLE001 - reported as the outcome
+            return Done("failed", f"the update could not be reset: {type(exc).__name__}: {exc}"[:500])
+        return Done("ok", f"update reset: now {state}", {"state": state})
 
     async def fetch_logs(self, command: Command, args: FetchLogsArgs) -> Done:
         try:

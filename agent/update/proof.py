@@ -153,6 +153,11 @@ class ProofRecorder:
         self._record(test_event_acked_at=at)
 
     @property
+    def proof(self) -> Proof | None:
+        """What this release has proven so far (None when inactive)."""
+        return self._proof
+
+    @property
     def wants_test_event(self) -> bool:
         """True while a test event still has to be written to the outbox."""
         return self.active and self._proof.test_event_written_at is None

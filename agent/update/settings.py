@@ -1,54 +1,25 @@
 """The node's update settings and the maintenance-window rule.
 
-Site times are Hanoi time. Vietnam keeps UTC+7 all year (no daylight saving), so a
-fixed offset is exact and needs no tz database on the node.
+`MaintenanceWindow` lives in `rpfleet.maintenance` because a site's config layer may set
+it too (``maintenance_window`` in `rpfleet.node_config.NodeConfig`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-HANOI = timezone(timedelta(hours=7), "ICT")
+from rpfleet.maintenance import HANOI, MaintenanceWindow
+
+__all__ = ["HANOI", "InstallDecision", "MaintenanceWindow", "StateTimeouts", "UpdateSettings",
+           "may_install_now"]
 
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class MaintenanceWindow(Frozen):
-    """When a site accepts installs, in Hanoi time: ``start`` to ``end``, which may
-    cross midnight (``22:00``-``05:00``). ``start == end`` means all day."""
-
-    start: time = time(1, 0)
-    end: time = time(5, 0)
-
-    @field_validator("start", "end", mode="before")
-    @classmethod
-    def _hh_mm(cls, value):
-        if isinstance(value, str):
-            try:
-                return time.fromisoformat(value)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a time of day like '01:30'") from None
-        return value
-
-    def contains(self, moment: datetime) -> bool:
-        """Whether the aware datetime ``moment`` falls inside the window (start inclusive)."""
-        if moment.tzinfo is None:
-            raise ValueError("moment must be timezone-aware")
-        local = moment.astimezone(HANOI).time().replace(tzinfo=None)
-        if self.start == self.end:
-            return True
-        if self.start < self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
-
-    def describe(self) -> str:
-        return f"{self.start:%H:%M}–{self.end:%H:%M} Hanoi time"
 
 
 class StateTimeouts(Frozen):
@@ -68,7 +39,9 @@ class UpdateSettings(Frozen):
 
     prefix: Path = Field(default=Path("/opt/rpfleet"), description="Holds releases/, current and guard.")
     trusted_keys_file: Path = Path("/etc/rpfleet/release-keys.pem")
-    window: MaintenanceWindow = MaintenanceWindow()
+    window: MaintenanceWindow = Field(
+        default=MaintenanceWindow(),
+        description="Used when the desired config sets no maintenance_window for the site.")
     timeouts: StateTimeouts = StateTimeouts()
     max_starts_while_proving: int = Field(
         default=5, ge=1, description="Service starts of an unproven release before it counts as a crash loop.")

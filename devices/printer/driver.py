@@ -78,10 +78,16 @@ class TicketPrinter(OnSlot):
         self._missing_why = "not opened yet"
         self._offline_why = ""
         self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._printing = 0
         self.opens = 0
         """How many times the printer was opened (a reopen after a power cycle counts)."""
 
     # -- the API ---------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        """A ticket is being printed or waits for the printer (the updater waits for quiet)."""
+        return self._printing > 0
 
     async def print_ticket(self, ticket: Ticket) -> PrintOutcome:
         return await self._print(ticket, reprint_of=None)
@@ -144,14 +150,18 @@ class TicketPrinter(OnSlot):
 
     async def _print(self, ticket: Ticket, reprint_of: str | None) -> PrintOutcome:
         job_id = uuid.uuid4().hex
-        async with self._lock():  # first come, first printed: the lock queues in order
-            try:
-                data = await asyncio.to_thread(ticket_bytes, ticket, self._style)
-            except (FontMissing, ValueError) as exc:
-                result = JobResult(False, None, "failed",
-                                   f"the ticket could not be laid out: {exc}")
-            else:
-                result = await self._run_job(data)
+        self._printing += 1
+        try:
+            async with self._lock():  # first come, first printed: the lock queues in order
+                try:
+                    data = await asyncio.to_thread(ticket_bytes, ticket, self._style)
+                except (FontMissing, ValueError) as exc:
+                    result = JobResult(False, None, "failed",
+                                       f"the ticket could not be laid out: {exc}")
+                else:
+                    result = await self._run_job(data)
+        finally:
+            self._printing -= 1
         earlier = self._jobs.get(reprint_of) if reprint_of else None
         self._keep(job_id, Job(ticket, result.printed))
         if result.printed:

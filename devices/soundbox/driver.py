@@ -112,6 +112,11 @@ class Soundbox(OnSlot):
             self._report_later(message, "failed", outcome.reason)
         return True
 
+    @property
+    def busy(self) -> bool:
+        """Saying an announcement, or holding one to say (the updater waits for quiet)."""
+        return self.queue.playing is not None or self.queue.pending_count() > 0
+
     def health(self) -> PeripheralHealth:
         if self._state.state == "ok":
             return self._state.model_copy(update={"detail": self.adapter.describe()})

@@ -18,7 +18,7 @@ from fleet_server.schema import nodes
 from fleet_server.store import utc_now
 
 CommandName = Literal["restart-agent", "reboot", "identify", "test-sound", "self-test",
-                      "screenshot", "fetch-logs"]
+                      "screenshot", "fetch-logs", "update-reset"]
 NodeId = str
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from fleet_server.commands.common import db_option, fail, open_store
 
 COMMANDS = ("restart-agent", "reboot", "identify", "test-sound", "self-test", "screenshot",
-            "fetch-logs")
+            "fetch-logs", "update-reset")
 """As fleet_server.jobs.COMMANDS (not imported: `--help` stays light)."""
 POLL_S = 0.5
 NOT_SENT_WARNING_S = 10.0

@@ -328,6 +328,7 @@ CommandName = Literal[
     "self-test",
     "screenshot",
     "fetch-logs",
+    "update-reset",  # (1.5) forget a stuck or finished update (one under proof rolls back first)
 ]
 
 

@@ -297,3 +297,13 @@ async def test_stopping_closes_the_port(link, emulator):
     assert driver.health().state == "missing"
     # the port is free again: another program can take it exclusively
     serial.Serial(str(link), 115200, exclusive=True).close()
+
+
+async def test_busy_from_the_ticket_asked_for_until_it_is_out(printer, emulator):
+    """What the updater's install gate asks (agent/update_link.py NodeProbe.busy)."""
+    assert printer.busy is False
+    job = asyncio.create_task(printer.print_ticket(ticket()))
+    await asyncio.sleep(0)  # the job has started and waits for the printer
+    assert printer.busy is True
+    assert (await job).printed
+    assert printer.busy is False

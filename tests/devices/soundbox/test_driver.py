@@ -371,3 +371,19 @@ def test_the_registry_builds_a_soundbox(built_pack, results):
     driver = build_driver(SoundboxConfig(id="sb", output="fake", voice_pack=built_pack.root), results)
     assert isinstance(driver, Soundbox) and driver.kind == "soundbox"
     assert driver.health().state == "missing"
+
+
+async def test_busy_while_a_call_is_said_or_waits_and_quiet_after(make, results):
+    """What the updater's install gate asks (agent/update_link.py NodeProbe.busy)."""
+    speaker = FakeSpeaker()
+    speaker.gate = asyncio.Event()
+    box = make(speaker)
+    await wait_until(lambda: box.health().state == "ok")
+    assert box.busy is False
+
+    box.announce(announce(id="call-1", ticket="1"))
+    await wait_until(lambda: speaker.started == ["call-1"])
+    assert box.busy is True
+    speaker.gate.set()
+    await wait_until(lambda: len(results.events) == 1)
+    assert box.busy is False
