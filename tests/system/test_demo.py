@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import eventually
@@ -26,6 +27,28 @@ def processes_mentioning(text: str) -> list[str]:
         if text in cmdline and int(pid) != os.getpid():
             found.append(f"{pid}: {cmdline}")
     return found
+
+
+def check_dashboard_and_console(lines: list[str]) -> None:
+    """The dashboard URL it prints opens (page, and the site's data with the URL's key), and the
+    console command it prints names the running API and a token file that reads the fleet."""
+    output = "".join(lines)
+    url = re.search(r"site dashboard \(open in a browser\): (\S+)", output).group(1)
+    page, key = url.split("#key=")
+    assert httpx.get(page, timeout=10).status_code == 200
+    site = page.rstrip("/").split("/")[-2]
+    api = page.split("/sites/")[0]
+    snapshot = httpx.get(f"{api}/api/v1/sites/{site}/dashboard",
+                         headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    assert snapshot.status_code == 200, snapshot.text
+
+    command = re.search(r"fleet console \(in another terminal\): rpfleet console "
+                        r"--server (\S+) --token-file (\S+)", output)
+    server, token_file = command.group(1), Path(command.group(2))
+    token = token_file.read_text(encoding="utf-8").strip()
+    nodes = httpx.get(f"{server}/api/v1/nodes", headers={"Authorization": f"Bearer {token}"},
+                      timeout=10)
+    assert nodes.status_code == 200 and nodes.json()["total"] >= 5
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -47,6 +70,7 @@ def test_demo_stores_taps_and_stops_clean(tmp_path, sig):
 
         eventually(stored, timeout=60)
         assert len(processes_mentioning(str(workdir))) >= 7  # broker, server, five agents
+        check_dashboard_and_console(lines)
         demo.send_signal(sig)
         assert demo.wait(60) == 0
     finally:
