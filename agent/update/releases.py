@@ -76,7 +76,9 @@ class ReleaseStore:
             shutil.rmtree(target)
         self.releases.mkdir(parents=True, exist_ok=True)
         self.pause("install:venv")
-        self._run([self.python, "-m", "venv", "--without-pip", str(target)], "venv")
+        # With pip (ensurepip's bundled wheel, offline): this release installs the next one
+        # with its own `sys.executable -m pip`; a venv without pip could never update again.
+        self._run([self.python, "-m", "venv", str(target)], "venv")
         self.pause("install:pip")
         pip = [sys.executable, "-m", "pip", "--python", str(target / "bin" / "python"), "install",
                "--no-index", "--find-links", str(wheels), "--no-cache-dir", "--disable-pip-version-check",
