@@ -3,9 +3,12 @@ node's certificate from the test broker's PKI, and ``/etc/rpfleet/agent.toml``."
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
 from provisioning.mosquitto import PrivateBroker
+from tests.conftest import eventually
 from tests.hil.rig import GuestNode
 
 CONFIG = "/etc/rpfleet/agent.toml"
@@ -14,6 +17,7 @@ STATE_DIR = "/var/lib/rpfleet"
 # The guest's MQTT mux listens here and carries connections to the test broker;
 # the broker's certificate names 127.0.0.1, so TLS checks it as on a real node.
 GUEST_BROKER = ("127.0.0.1", 1883)
+GUEST_POLL_S = 0.3  # each look into the guest is a control call (often a shell): poll gently
 
 
 def install_agent_config(guest: GuestNode, broker: PrivateBroker, node: str, peripherals: str,
@@ -68,3 +72,41 @@ while time.monotonic() < end and [28, 0] not in events and not os.path.exists(st
                 events.append([code, value])
 print(json.dumps(events))
 """
+
+KEY_READER_PATH = "/tmp/key_reader.py"
+KEY_READERS_STOP = "/tmp/key_readers.stop"
+
+
+def wait_for_path(guest: GuestNode, path: str, present: bool = True, timeout: float = 30) -> None:
+    eventually(lambda: (guest.run(f"test -e {path}").rc == 0) == present, timeout=timeout,
+               interval=GUEST_POLL_S)
+
+
+class KeyReader:
+    """A guest process reading one keyboard without grabbing it, in a thread of the test;
+    it ends at Return, at `stop_key_readers`, or after ``seconds``."""
+
+    def __init__(self, guest: GuestNode, path: str, name: str, seconds: float = 60) -> None:
+        self.result: dict = {}
+        ready = f"/tmp/{name}.ready"
+        guest.write_file(KEY_READER_PATH, KEY_READER)
+        guest.run(f"rm -f {ready} {KEY_READERS_STOP}")
+        cmd = f"python3 {KEY_READER_PATH} {path} {ready} {seconds} {KEY_READERS_STOP}"
+        self._thread = threading.Thread(target=lambda: self.result.update(
+            run=guest.run(cmd, timeout=seconds + 20)))
+        self._thread.start()
+        wait_for_path(guest, ready)
+
+    def events(self) -> list[tuple[str, int]]:
+        """The keys it saw, as (key name, 1 down / 0 up); waits for the reader to end."""
+        from evdev import ecodes
+
+        self._thread.join()
+        run = self.result["run"]
+        assert run.rc == 0, run.stderr
+        return [(ecodes.KEY[code] if isinstance(ecodes.KEY[code], str) else ecodes.KEY[code][0], value)
+                for code, value in json.loads(run.stdout)]
+
+
+def stop_key_readers(guest: GuestNode) -> None:
+    guest.write_file(KEY_READERS_STOP, "")

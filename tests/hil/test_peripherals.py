@@ -11,7 +11,6 @@ test, everything the agent says it recorded meanwhile must be in that store.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass, field
@@ -20,13 +19,14 @@ import pytest
 
 from tests.conftest import eventually
 from tests.hil.keys import typed_events
-from tests.hil.node_setup import KEY_READER, agent_holds_open, install_agent_config
+from tests.hil.node_setup import (
+    GUEST_POLL_S, KeyReader, agent_holds_open, install_agent_config, stop_key_readers, wait_for_path,
+)
 from tests.hil.rig import GuestNode
 from tests.system.helpers import node_row, stored_events
 
 pytestmark = [pytest.mark.hil, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
-GUEST_POLL_S = 0.3  # each look into the guest is a control call (often a shell): poll gently
 
 PAD_SERIAL = "RP5-KP-0042"
 SCANNER_SERIAL = "NLS-HIL-0007"
@@ -142,7 +142,6 @@ def shared_guest_setup():
 @pytest.fixture(scope="module")
 def bench(shared_guest: GuestNode, shared_node: str, broker) -> Bench:
     shared_guest.write_file("/tmp/second_reader.py", SECOND_READER)
-    shared_guest.write_file("/tmp/listener.py", KEY_READER)
     return Bench(shared_guest, shared_node, install_agent_config(shared_guest, broker, shared_node,
                                                                  PERIPHERALS))
 
@@ -170,11 +169,6 @@ def unstored(bench: Bench, server, since: int) -> set[tuple[str, int]]:
     return {event for event in bench.recorded() if event[1] > since} - stored
 
 
-def wait_for_path(guest: GuestNode, path: str, present: bool = True) -> None:
-    eventually(lambda: (guest.run(f"test -e {path}").rc == 0) == present, timeout=30,
-               interval=GUEST_POLL_S)
-
-
 def stored(server, node: str, kind: str, **detail) -> list:
     return [row for row in stored_events(server, node) if row.kind == kind
             and all(row.detail.get(key) == value for key, value in detail.items())]
@@ -189,29 +183,6 @@ def pad_plugged(bench: Bench) -> None:
 
 def grab_status(guest: GuestNode, path: str) -> str:
     return guest.run(f"python3 /tmp/second_reader.py {path}").stdout.strip()
-
-
-class Listener:
-    """A guest process reading one keyboard without grabbing it, in a thread of the test."""
-
-    def __init__(self, guest: GuestNode, path: str, name: str, seconds: float = 60) -> None:
-        self.result: dict = {}
-        ready = f"/tmp/{name}.ready"
-        guest.run(f"rm -f {ready} /tmp/listeners.stop")
-        cmd = f"python3 /tmp/listener.py {path} {ready} {seconds} /tmp/listeners.stop"
-        self._thread = threading.Thread(target=lambda: self.result.update(
-            run=guest.run(cmd, timeout=seconds + 20)))
-        self._thread.start()
-        wait_for_path(guest, ready)
-
-    def events(self) -> list[tuple[str, int]]:
-        from evdev import ecodes
-
-        self._thread.join()
-        run = self.result["run"]
-        assert run.rc == 0, run.stderr
-        return [(ecodes.KEY[code] if isinstance(ecodes.KEY[code], str) else ecodes.KEY[code][0], value)
-                for code, value in json.loads(run.stdout)]
 
 
 # --- the USB keypad -----------------------------------------------------------------
@@ -296,8 +267,8 @@ def test_a_wedge_scanner_gives_the_exact_code_and_a_second_keyboard_does_not_lea
     eventually(lambda: agent_holds_open(guest, SCANNER_NODE), timeout=60, interval=GUEST_POLL_S)
     # Any program reading the keyboards (a kiosk's window system) sees the desk
     # keyboard and nothing of the scanner: the agent holds its grab.
-    on_desk = Listener(guest, kbd_node("KBD-DESK-0002"), "desk")
-    on_scanner = Listener(guest, SCANNER_NODE, "scanner")
+    on_desk = KeyReader(guest, kbd_node("KBD-DESK-0002"), "desk")
+    on_scanner = KeyReader(guest, SCANNER_NODE, "scanner")
 
     # Both type at once: the clerk's shifted keys between the scanner's.
     clerk = threading.Thread(target=guest.type_text, args=("desk", DESK_TEXT))
@@ -317,7 +288,7 @@ def test_a_wedge_scanner_gives_the_exact_code_and_a_second_keyboard_does_not_lea
     assert scans[1].detail["fields"] == {"agency": "H26.UB.QT.H26", "province": "H26",
                                          "received": "241125", "number": "0042"}
     assert on_desk.events() == typed_events(DESK_TEXT)
-    guest.write_file("/tmp/listeners.stop", "")
+    stop_key_readers(guest)
     assert on_scanner.events() == []
     # The desk keyboard was seen, named and left alone.
     unknown = stored(server, node, "alarm", code="unknown-device")

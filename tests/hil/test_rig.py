@@ -4,10 +4,8 @@ the control channel) is checked here against the guest kernel's own view."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
-import time
 
 import pytest
 
@@ -16,7 +14,7 @@ from tests.hil.keys import typed_events
 from tests.hil.mux import HostMux
 from tests.hil.rig import GuestError, GuestNode
 
-from tests.hil.node_setup import KEY_READER
+from tests.hil.node_setup import KeyReader, stop_key_readers, wait_for_path
 
 pytestmark = pytest.mark.hil
 
@@ -39,7 +37,6 @@ def node(hil_image, tmp_path_factory):
     guest.plug_serial("BOOT-0001", id="boot-line")
     try:
         guest.start()
-        guest.write_file("/tmp/reader.py", KEY_READER)
         guest.write_file("/tmp/serial_reader.py", SERIAL_READER)
         yield guest
     finally:
@@ -50,48 +47,19 @@ def by_id(serial: str) -> str:
     return f"/dev/input/by-id/usb-QEMU_QEMU_USB_Keyboard_{serial}-event-kbd"
 
 
-def wait_for_path(node: GuestNode, path: str, present: bool = True, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while (node.run(f"test -e {path}").rc == 0) != present:
-        assert time.monotonic() < deadline, f"{path} {'absent' if present else 'present'} after {timeout}s"
-        time.sleep(0.1)
-
-
-class Reader:
-    """A guest process reading one keyboard, in a thread of the test."""
-
-    def __init__(self, node: GuestNode, path: str, name: str, seconds: float = 30) -> None:
-        self.result: dict = {}
-        ready = f"/tmp/{name}.ready"
-        cmd = f"python3 /tmp/reader.py {path} {ready} {seconds} /tmp/readers.stop"
-        self._thread = threading.Thread(target=lambda: self.result.update(
-            run=node.run(cmd, timeout=seconds + 20)))
-        self._thread.start()
-        wait_for_path(node, ready)
-
-    def events(self) -> list[tuple[str, int]]:
-        from evdev import ecodes
-
-        self._thread.join()
-        run = self.result["run"]
-        assert run.rc == 0, run.stderr
-        return [(ecodes.KEY[code] if isinstance(ecodes.KEY[code], str) else ecodes.KEY[code][0], value)
-                for code, value in json.loads(run.stdout)]
-
-
 def test_typed_text_reaches_only_the_chosen_keyboard_key_for_key(node):
     scanner = node.plug_keyboard("SCAN-0001")
     other = node.plug_keyboard("KBD-0002")
     for serial in ("SCAN-0001", "KBD-0002"):
         wait_for_path(node, by_id(serial))
-    on_scanner = Reader(node, by_id("SCAN-0001"), "scanner")
-    on_other = Reader(node, by_id("KBD-0002"), "other")
+    on_scanner = KeyReader(node, by_id("SCAN-0001"), "scanner")
+    on_other = KeyReader(node, by_id("KBD-0002"), "other")
     text = 'HD-2024/Q:"Ab_9"+{x}|~<?>!@#$%^&*() z'
 
     node.type_text(scanner, text, enter=True)
 
     assert on_scanner.events() == typed_events(text + "\n")
-    node.write_file("/tmp/readers.stop", "")
+    stop_key_readers(node)
     assert on_other.events() == []
     node.unplug(scanner)
     node.unplug(other)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.update.journal import TERMINAL, JournalFile
+from agent.update.journal import JournalFile
 from agent.update.releases import ReleaseStore
 from tests.agent.update.node_process import agent_start, service_start
 from tests.agent.update.tiny import installed_node
