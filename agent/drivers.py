@@ -49,11 +49,6 @@ class DriverSet:
         self._drivers: list[Driver] = [build(config) for config in configs]
         self._tasks: dict[str, asyncio.Task] = {}
 
-    @property
-    def drivers(self) -> list[Driver]:
-        """A snapshot of the current drivers."""
-        return list(self._drivers)
-
     def __iter__(self) -> Iterator[Driver]:
         return iter(list(self._drivers))
 
